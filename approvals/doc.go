@@ -1,0 +1,22 @@
+// Package approvals is the domain of accessbot: requests, approvals, grants,
+// the policy that governs them, and the audit events that record them.
+//
+// It imports only the standard library. It declares the small interfaces it
+// consumes (Store, Provider, Notifier) and adapters in other packages
+// implement them: store (bbolt), providers/* (GitHub, PostgreSQL, exec) and
+// bot (Slack). The dependency arrow always points into this package.
+//
+// One ID names a request for its whole life and the grant that follows from
+// it. A request moves through these stored states:
+//
+//	pending ──approve×N──▶ approved ──▶ granting ──▶ active ──▶ expired | revoked
+//	   │                      │            │                 (revoke retried until it succeeds)
+//	   ├──deny──▶ denied      ├─held──▶ already_held
+//	   ├──cancel─▶ cancelled  └─────────────┴──error──▶ failed
+//	   └─held (checked before approvers are asked)──▶ already_held
+//
+// "granting" is written before the provider is called, so a crash between
+// the provider call and the record of its result is completed on restart
+// (grants are idempotent) rather than mistaken for access held outside
+// accessbot.
+package approvals

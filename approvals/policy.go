@@ -1,0 +1,98 @@
+package approvals
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Policy says who may request what, who approves it and for how long. It is
+// loaded from the policy file by package policy; this package only reads it.
+type Policy struct {
+	// Admins may revoke any grant and see every holder.
+	Admins []string
+	// Identities maps a Slack user ID to the account name at each provider
+	// (keyed by provider name, or by a resource's Identity key).
+	Identities map[string]map[string]string
+	Resources  []Resource
+	// Hash is the SHA-256 (hex) of the policy file's bytes; every audit event
+	// carries the hash of the policy in force when it was written.
+	Hash string
+}
+
+// Resource is one thing that can be requested.
+type Resource struct {
+	Name        string
+	Description string
+	// Provider names the plugin that grants it: github, postgres, exec.
+	Provider string
+	// IdentityKey is the key looked up in Policy.Identities; default Provider.
+	IdentityKey string
+	// Settings is the provider block of the policy (for example
+	// {"org":"acme","team":"payments-admins"}), opaque to this package. A
+	// copy travels with every request so that a grant is revoked with the
+	// settings it was made with, whatever the policy says later.
+	Settings          json.RawMessage
+	Approvers         []string
+	ApprovalChannel   string
+	ApprovalsRequired int
+	MaxDuration       time.Duration
+	MinDuration       time.Duration
+	AllowSelfApproval bool
+	// Drift is "report" (default) or "revoke"; Standing lists identities
+	// allowed to hold the access outside accessbot (break-glass accounts).
+	Drift    string
+	Standing []string
+}
+
+// Drift modes of a resource.
+const (
+	DriftReport = "report"
+	DriftRevoke = "revoke"
+)
+
+// Resource returns the resource called name.
+func (p *Policy) Resource(name string) (Resource, bool) {
+	for _, r := range p.Resources {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// IsAdmin reports whether the Slack user is an admin.
+func (p *Policy) IsAdmin(user string) bool { return slices.Contains(p.Admins, user) }
+
+// IsApprover reports whether the Slack user approves the resource.
+func (r Resource) IsApprover(user string) bool { return slices.Contains(r.Approvers, user) }
+
+// Required returns the number of distinct approvals the resource needs.
+func (r Resource) Required() int {
+	if r.ApprovalsRequired < 1 {
+		return 1
+	}
+	return r.ApprovalsRequired
+}
+
+// IdentityFor returns the requester's account for the resource's provider.
+func (p *Policy) IdentityFor(user string, r Resource) (string, bool) {
+	key := r.IdentityKey
+	if key == "" {
+		key = r.Provider
+	}
+	id, ok := p.Identities[user][key]
+	return id, ok && id != ""
+}
+
+// Requestable returns the resources the user may request: those for which
+// the user has an identity at the provider.
+func (p *Policy) Requestable(user string) []Resource {
+	var out []Resource
+	for _, r := range p.Resources {
+		if _, ok := p.IdentityFor(user, r); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
