@@ -1,0 +1,339 @@
+package approvals
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// grant carries an approved request through the provider: a last check that
+// the access is not already held, the "granting" record, the provider call,
+// then "active" with the expiry counted from now. A request found in
+// "granting" (a crash interrupted the provider call) skips the check:
+// the access it would find may be our own half-finished grant, and grants
+// are idempotent.
+func (s *Service) grant(ctx context.Context, id string) {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		s.log.Error("load request", "request_id", id, "err", err)
+		return
+	}
+	switch r.Status {
+	case StatusApproved:
+		held, err := s.holds(ctx, r)
+		if err != nil {
+			// Fail closed: without knowing, a later expiry could remove
+			// access the user held before.
+			s.failGrant(ctx, id, StatusApproved, fmt.Errorf("could not check whether the access is already held: %w", err))
+			return
+		}
+		if held {
+			s.closeHeld(ctx, id, StatusApproved)
+			return
+		}
+		now := s.now()
+		r, err = s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+			if r.Status != StatusApproved {
+				return nil, errNoChange
+			}
+			r.Status = StatusGranting
+			return []Event{s.event(r, ActionGranting, SystemActor, now)}, nil
+		})
+		if err != nil {
+			s.logUpdate("record grant in progress", id, err)
+			return
+		}
+	case StatusGranting:
+		s.log.Info("completing a grant interrupted by a restart", "request_id", id)
+	default:
+		return
+	}
+
+	p, err := s.provider(r)
+	var result GrantResult
+	if err == nil {
+		err = s.retry(ctx, func(ctx context.Context) error {
+			var err error
+			result, err = p.Grant(ctx, GrantRequest{
+				RequestID: r.ID,
+				Resource:  r.Resource,
+				Identity:  r.Identity,
+				Requester: r.Requester,
+				Approvers: r.Approvers(),
+				Reason:    r.Reason,
+				Duration:  r.Duration,
+				ExpiresAt: s.now().Add(r.Duration),
+				Settings:  r.Settings,
+			})
+			return err
+		})
+	}
+	if err != nil {
+		s.failGrant(ctx, id, StatusGranting, err)
+		return
+	}
+	now := s.now()
+	r, err = s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if r.Status != StatusGranting {
+			return nil, errNoChange
+		}
+		r.Status = StatusActive
+		r.GrantedAt = now
+		r.ExpiresAt = now.Add(r.Duration)
+		r.GrantNote = result.Message
+		ev := s.event(r, ActionGranted, SystemActor, now)
+		ev.Detail = result.Message
+		return []Event{ev}, nil
+	})
+	if err != nil {
+		// The provider granted but the record failed: the request stays in
+		// "granting" and is completed (idempotently) at the next start.
+		s.logUpdate("record grant", id, err)
+		return
+	}
+	s.log.Info("access granted", "request_id", id, "resource", r.Resource, "expires_at", r.ExpiresAt)
+	s.announce(ctx, r, ActionGranted, SystemActor, true)
+}
+
+// failGrant records a permanent grant failure and reports it.
+func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error) {
+	s.log.Error("grant failed", "request_id", id, "err", cause)
+	now := s.now()
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if r.Status != from {
+			return nil, errNoChange
+		}
+		r.Status = StatusFailed
+		r.EndedAt = now
+		r.LastError = cause.Error()
+		ev := s.event(r, ActionGrantFailed, SystemActor, now)
+		ev.Outcome = string(StatusFailed)
+		ev.Detail = cause.Error()
+		return []Event{ev}, nil
+	})
+	if err != nil {
+		s.logUpdate("record grant failure", id, err)
+		return
+	}
+	s.announce(ctx, r, ActionGrantFailed, SystemActor, true)
+}
+
+// Revoke ends request id early on behalf of actor: its requester (who also
+// cancels a pending request this way), an approver of its resource, or an
+// admin. An active grant is marked due for revocation at once and the
+// provider is called in the background; until the provider confirms, the
+// revoke stays due and the expiry sweep retries it. Revoking something that
+// has already ended is a no-op that returns the request. Errors:
+// ENOTFOUND, EFORBIDDEN, ECONFLICT (a grant is being made right now).
+func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error) {
+	now := s.now()
+	var action string
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if err := s.mayRevoke(r, actor); err != nil {
+			return nil, err
+		}
+		switch r.Status {
+		case StatusPending:
+			r.Status = StatusCancelled
+			r.EndedAt = now
+			r.EndedBy = actor
+			action = ActionCancelled
+		case StatusApproved, StatusGranting:
+			return nil, Errorf(ECONFLICT, "%s is being granted right now; revoke it again in a few seconds", r.ID)
+		case StatusActive:
+			if r.RevokeRequestedBy != "" {
+				return nil, errNoChange
+			}
+			r.RevokeRequestedBy = actor
+			r.RevokeRequestedAt = now
+			action = ActionRevokeAsked
+		default:
+			return nil, errNoChange
+		}
+		return []Event{s.event(r, action, actor, now)}, nil
+	})
+	if err == errNoChange {
+		return s.store.Request(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("revoke requested", "request_id", id, "by", actor, "action", action)
+	s.background(ctx, func(ctx context.Context) {
+		if action == ActionCancelled {
+			s.announce(ctx, r, ActionCancelled, actor, true)
+			return
+		}
+		s.revoke(ctx, r)
+	})
+	return r, nil
+}
+
+func (s *Service) mayRevoke(r *Request, actor string) error {
+	p := s.Policy()
+	if actor == r.Requester || p.IsAdmin(actor) {
+		return nil
+	}
+	if res, ok := p.Resource(r.Resource); ok && res.IsApprover(actor) {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "only the holder of %s, an approver of %s or an admin can revoke it", r.ID, r.Resource)
+}
+
+// ExpireDue revokes every grant whose revoke is due at the current time:
+// expired grants, early revokes, and failed revokes whose retry time has
+// come. It reads only what is due from the store's index, so a grant whose
+// expiry passed while the bot was down is revoked by the first sweep.
+func (s *Service) ExpireDue(ctx context.Context) error {
+	due, err := s.store.DueRevokes(ctx, s.now())
+	if err != nil {
+		return fmt.Errorf("read due revokes: %w", err)
+	}
+	for _, r := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.revoke(ctx, r)
+	}
+	return nil
+}
+
+// revoke calls the provider with the settings snapshot taken when r was
+// filed, then records the outcome. A failure keeps the grant due (later
+// sweeps retry it, with backoff) and is reported as "failed".
+func (s *Service) revoke(ctx context.Context, r *Request) {
+	p, err := s.provider(r)
+	if err == nil {
+		err = s.retry(ctx, func(ctx context.Context) error {
+			return p.Revoke(ctx, RevokeRequest{RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+		})
+	}
+	now := s.now()
+	if err != nil {
+		s.log.Error("revoke failed; it stays due", "request_id", r.ID, "resource", r.Resource, "err", err)
+		r, uerr := s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
+			if r.Status != StatusActive {
+				return nil, errNoChange
+			}
+			r.RevokeFailures++
+			r.LastError = err.Error()
+			r.RevokeRetryAt = now.Add(s.revokeBackoff(r.RevokeFailures))
+			ev := s.event(r, ActionRevokeFailed, SystemActor, now)
+			ev.Outcome = "failed"
+			ev.Detail = fmt.Sprintf("attempt %d failed, retrying at %s: %v", r.RevokeFailures, r.RevokeRetryAt.UTC().Format(time.RFC3339), err)
+			return []Event{ev}, nil
+		})
+		if uerr != nil {
+			s.logUpdate("record revoke failure", r.ID, uerr)
+			return
+		}
+		s.announce(ctx, r, ActionRevokeFailed, SystemActor, false)
+		return
+	}
+	action := ActionExpired
+	r, err = s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
+		if r.Status != StatusActive {
+			return nil, errNoChange
+		}
+		r.Status, r.EndedBy = StatusExpired, SystemActor
+		if r.RevokeRequestedBy != "" {
+			action = ActionRevoked
+			r.Status, r.EndedBy = StatusRevoked, r.RevokeRequestedBy
+		}
+		actor := r.EndedBy
+		r.EndedAt = now
+		r.RevokeRetryAt = time.Time{}
+		r.LastError = ""
+		return []Event{s.event(r, action, actor, now)}, nil
+	})
+	if err != nil {
+		s.logUpdate("record revoke", r.ID, err)
+		return
+	}
+	s.log.Info("access removed", "request_id", r.ID, "resource", r.Resource, "action", action)
+	s.announce(ctx, r, action, r.EndedBy, true)
+}
+
+func (s *Service) revokeBackoff(failures int) time.Duration {
+	d := s.revokeRetry
+	for i := 1; i < failures && d < s.revokeRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, s.revokeRetryMax)
+}
+
+// Resume finishes what a crash interrupted: approved requests are granted
+// (or visibly failed), grants left "granting" are completed, and pending
+// requests whose approval messages were never posted are posted. Expired
+// grants are left to ExpireDue, which the caller runs at start.
+func (s *Service) Resume(ctx context.Context) error {
+	open, err := s.store.OpenRequests(ctx, "")
+	if err != nil {
+		return fmt.Errorf("read open requests: %w", err)
+	}
+	for _, r := range open {
+		id := r.ID
+		switch {
+		case r.Status == StatusApproved || r.Status == StatusGranting:
+			s.log.Info("resuming interrupted grant", "request_id", id, "status", r.Status)
+			s.background(ctx, func(ctx context.Context) { s.grant(ctx, id) })
+		case r.Status == StatusPending && len(r.Messages) == 0:
+			s.background(ctx, func(ctx context.Context) { s.ask(ctx, id) })
+		}
+	}
+	return nil
+}
+
+// announce tells people what happened: approval messages are rewritten,
+// the requester is told by DM when tellRequester, and the audit channel
+// gets the event. Chat failures are logged; the state is already committed.
+func (s *Service) announce(ctx context.Context, r *Request, action, actor string, tellRequester bool) {
+	ev := s.event(r, action, actor, s.now())
+	if len(r.Messages) > 0 && action != ActionRequested {
+		if err := s.notifier.UpdateApprovalMessages(ctx, r); err != nil {
+			s.log.Error("update approval messages", "request_id", r.ID, "err", err)
+		}
+	}
+	if tellRequester {
+		if err := s.notifier.NotifyRequester(ctx, r, ev); err != nil {
+			s.log.Error("notify requester", "request_id", r.ID, "err", err)
+		}
+	}
+	if err := s.notifier.PostAudit(ctx, r, ev); err != nil {
+		s.log.Error("post audit event", "request_id", r.ID, "err", err)
+	}
+}
+
+// List returns actor's open requests and active grants.
+func (s *Service) List(ctx context.Context, actor string) ([]*Request, error) {
+	return s.store.OpenRequests(ctx, actor)
+}
+
+// Resources returns what actor may request.
+func (s *Service) Resources(actor string) []Resource {
+	return s.Policy().Requestable(actor)
+}
+
+// FormatDuration prints d the way users type it: 2h, 1h30m, 1d, 45s.
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	out := ""
+	if days := d / (24 * time.Hour); days > 0 {
+		out += fmt.Sprintf("%dd", days)
+		d -= days * 24 * time.Hour
+	}
+	if h := d / time.Hour; h > 0 {
+		out += fmt.Sprintf("%dh", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		out += fmt.Sprintf("%dm", m)
+		d -= m * time.Minute
+	}
+	if d > 0 {
+		out += fmt.Sprintf("%gs", d.Seconds())
+	}
+	return out
+}

@@ -1,0 +1,428 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config holds what a Service is built from.
+type Config struct {
+	Store     Store
+	Providers map[string]Provider // by the policy's provider name
+	Notifier  Notifier
+	Policy    *Policy
+	// Now is the clock; it is read once per operation so that the record,
+	// its audit event and its index key share one instant. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Attempts is how many times one grant, revoke or check is tried when
+	// the provider reports a transient failure (default 3), waiting
+	// RetryBackoff, then twice that, between attempts (default 500ms).
+	Attempts     int
+	RetryBackoff time.Duration
+	// RevokeRetry is how long after a failed revoke it is due again, doubled
+	// per consecutive failure up to RevokeRetryMax (defaults 10s and 10m).
+	RevokeRetry    time.Duration
+	RevokeRetryMax time.Duration
+}
+
+// Service runs the approval flow. Methods that a Slack request waits for
+// (Submit, Approve, Deny, Revoke) only check and commit; provider calls and
+// chat posts run in the background, tracked so that Wait and Shutdown can
+// finish them.
+type Service struct {
+	store     Store
+	providers map[string]Provider
+	notifier  Notifier
+	policy    atomic.Pointer[Policy]
+	now       func() time.Time
+	log       *slog.Logger
+
+	attempts       int
+	retryBackoff   time.Duration
+	revokeRetry    time.Duration
+	revokeRetryMax time.Duration
+
+	mu      sync.Mutex // guards closing and background.Add
+	closing bool
+	bg      sync.WaitGroup
+}
+
+// New returns a Service. Store, Notifier and Policy are required.
+func New(cfg Config) *Service {
+	s := &Service{
+		store:          cfg.Store,
+		providers:      cfg.Providers,
+		notifier:       cfg.Notifier,
+		now:            cfg.Now,
+		log:            cfg.Logger,
+		attempts:       cfg.Attempts,
+		retryBackoff:   cfg.RetryBackoff,
+		revokeRetry:    cfg.RevokeRetry,
+		revokeRetryMax: cfg.RevokeRetryMax,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.attempts < 1 {
+		s.attempts = 3
+	}
+	if s.retryBackoff <= 0 {
+		s.retryBackoff = 500 * time.Millisecond
+	}
+	if s.revokeRetry <= 0 {
+		s.revokeRetry = 10 * time.Second
+	}
+	if s.revokeRetryMax <= 0 {
+		s.revokeRetryMax = 10 * time.Minute
+	}
+	s.policy.Store(cfg.Policy)
+	return s
+}
+
+// Policy returns the policy in force.
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// Wait blocks until all background work started so far has finished.
+func (s *Service) Wait() { s.bg.Wait() }
+
+// Shutdown stops accepting background work and waits for what is running.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.bg.Wait()
+}
+
+// background runs fn off the caller's path. The context keeps the caller's
+// values but not its cancellation: an HTTP request that has been answered
+// must not cancel the grant it caused.
+func (s *Service) background(ctx context.Context, fn func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		s.log.Warn("shutting down; background work not started")
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn(context.WithoutCancel(ctx))
+	}()
+}
+
+// NewID returns a new request ID: short enough to type in
+// "/access revoke ID", random enough not to be guessed.
+func NewID() string {
+	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic("approvals: crypto/rand: " + err.Error())
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "ar-" + string(b)
+}
+
+// Submit files a pending request for resource on behalf of actor. It
+// validates everything it can without asking the provider, commits the
+// request with its "requested" event, and returns it. Asking the provider
+// whether the access is already held and posting the approval messages
+// happen in the background. Errors: EINVALID for bad input, ECONFLICT when
+// the actor already has this resource pending or active.
+func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Duration, reason string) (*Request, error) {
+	p := s.Policy()
+	res, ok := p.Resource(resource)
+	if !ok {
+		return nil, Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+	}
+	identity, ok := p.IdentityFor(actor, res)
+	if !ok {
+		key := res.IdentityKey
+		if key == "" {
+			key = res.Provider
+		}
+		return nil, Errorf(EINVALID, "you have no %s account in the policy, so %s cannot be granted to you; ask an admin to add you under identities", key, res.Name)
+	}
+	switch {
+	case d <= 0:
+		return nil, Errorf(EINVALID, "duration must be positive, e.g. 1h")
+	case d > res.MaxDuration:
+		return nil, Errorf(EINVALID, "%s is longer than the maximum of %s for %s; ask for %s or less", FormatDuration(d), FormatDuration(res.MaxDuration), res.Name, FormatDuration(res.MaxDuration))
+	case res.MinDuration > 0 && d < res.MinDuration:
+		return nil, Errorf(EINVALID, "%s is shorter than the minimum of %s for %s", FormatDuration(d), FormatDuration(res.MinDuration), res.Name)
+	}
+	if reason == "" {
+		return nil, Errorf(EINVALID, "a reason is required: /access request %s %s REASON…", res.Name, FormatDuration(d))
+	}
+	if _, ok := s.providers[res.Provider]; !ok {
+		return nil, Errorf(EINVALID, "%s cannot be granted: its provider %q is not configured on this server; tell an admin", res.Name, res.Provider)
+	}
+	now := s.now()
+	r := &Request{
+		ID:        NewID(),
+		Requester: actor,
+		Resource:  res.Name,
+		Provider:  res.Provider,
+		Identity:  identity,
+		Duration:  d,
+		Reason:    reason,
+		Settings:  append([]byte(nil), res.Settings...),
+		Required:  res.Required(),
+		Status:    StatusPending,
+		CreatedAt: now,
+	}
+	ev := s.event(r, ActionRequested, actor, now)
+	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
+		return nil, err
+	}
+	s.log.Info("request filed", "request_id", r.ID, "resource", r.Resource, "requester", actor)
+	s.background(ctx, func(ctx context.Context) { s.ask(ctx, r.ID) })
+	return r.Clone(), nil
+}
+
+// ask closes a new request as "already held" when the provider says the
+// requester has the access already, and otherwise posts it to approvers.
+func (s *Service) ask(ctx context.Context, id string) {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		s.log.Error("load request", "request_id", id, "err", err)
+		return
+	}
+	if r.Status != StatusPending {
+		return
+	}
+	held, err := s.holds(ctx, r)
+	if err != nil {
+		// Not fatal: the provider is asked again just before granting.
+		s.log.Warn("could not check whether access is already held; asking approvers anyway", "request_id", id, "err", err)
+	}
+	if held {
+		s.closeHeld(ctx, id, StatusPending)
+		return
+	}
+	s.announce(ctx, r, ActionRequested, r.Requester, false)
+	res, ok := s.Policy().Resource(r.Resource)
+	if !ok {
+		s.log.Warn("resource left the policy before approvers were asked", "request_id", id, "resource", r.Resource)
+		return
+	}
+	refs, err := s.notifier.PostApprovalRequest(ctx, r, res)
+	if err != nil {
+		s.log.Error("post approval request", "request_id", id, "err", err)
+	}
+	if len(refs) == 0 {
+		return
+	}
+	if _, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		r.Messages = append(r.Messages, refs...)
+		return nil, nil
+	}); err != nil {
+		s.log.Error("record approval messages", "request_id", id, "err", err)
+	}
+}
+
+// closeHeld records that the requester already holds the access, if the
+// request is still in state from, and tells them.
+func (s *Service) closeHeld(ctx context.Context, id string, from Status) {
+	now := s.now()
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if r.Status != from {
+			return nil, errNoChange
+		}
+		r.Status = StatusAlreadyHeld
+		r.EndedAt = now
+		ev := s.event(r, ActionAlreadyHeld, SystemActor, now)
+		ev.Detail = "the provider reports the access is already held outside accessbot; nothing granted, nothing will be revoked"
+		return []Event{ev}, nil
+	})
+	if err != nil {
+		s.logUpdate("close as already held", id, err)
+		return
+	}
+	s.announce(ctx, r, ActionAlreadyHeld, SystemActor, true)
+}
+
+// errNoChange tells UpdateRequest callers that the request had already moved
+// on, so there is nothing to write and nothing to announce.
+var errNoChange = errors.New("request already moved on")
+
+func (s *Service) logUpdate(what, id string, err error) {
+	if errors.Is(err, errNoChange) {
+		return
+	}
+	s.log.Error(what, "request_id", id, "err", err)
+}
+
+// event returns the audit event for an action on r, stamped with the hash of
+// the policy in force.
+func (s *Service) event(r *Request, action, actor string, now time.Time) Event {
+	ev := eventFor(r, action, actor, now)
+	if p := s.Policy(); p != nil {
+		ev.PolicyHash = p.Hash
+	}
+	return ev
+}
+
+// Approve records actor's approval of request id. When the request reaches
+// its required number of distinct approvals it becomes approved, and the
+// grant runs in the background; exactly one call can make that transition,
+// however many clicks arrive at once. Errors: ENOTFOUND, EFORBIDDEN (not an
+// approver, own request), ECONFLICT (already decided, already approved by
+// actor).
+func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, error) {
+	now := s.now()
+	decided := false
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if err := s.mayDecide(r, actor); err != nil {
+			return nil, err
+		}
+		if r.HasApproved(actor) {
+			return nil, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
+		}
+		r.Approvals = append(r.Approvals, Approval{Approver: actor, At: now})
+		if len(r.Approvals) < r.Required {
+			return []Event{s.event(r, ActionApproval, actor, now)}, nil
+		}
+		decided = true
+		r.Status = StatusApproved
+		r.DecidedBy = actor
+		r.DecidedAt = now
+		return []Event{s.event(r, ActionApproved, actor, now)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if decided {
+		s.log.Info("request approved", "request_id", id, "approvers", r.Approvers())
+		s.background(ctx, func(ctx context.Context) {
+			s.announce(ctx, r, ActionApproved, actor, false)
+			s.grant(ctx, id)
+		})
+	} else {
+		s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionApproval, actor, false) })
+	}
+	return r, nil
+}
+
+// Deny records actor's refusal; one approver's no ends the request.
+func (s *Service) Deny(ctx context.Context, actor, id string) (*Request, error) {
+	now := s.now()
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if err := s.mayDecide(r, actor); err != nil {
+			return nil, err
+		}
+		r.Status = StatusDenied
+		r.DecidedBy = actor
+		r.DecidedAt = now
+		r.EndedAt = now
+		return []Event{s.event(r, ActionDenied, actor, now)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("request denied", "request_id", id, "by", actor)
+	s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionDenied, actor, true) })
+	return r, nil
+}
+
+// mayDecide checks that actor may approve or deny r now. Approvers are read
+// from the policy in force, so removing someone from a resource's approvers
+// takes effect at once, also for requests already pending.
+func (s *Service) mayDecide(r *Request, actor string) error {
+	if r.Status != StatusPending {
+		return Errorf(ECONFLICT, "%s is already %s", r.ID, describeDecision(r))
+	}
+	res, ok := s.Policy().Resource(r.Resource)
+	if !ok {
+		return Errorf(ECONFLICT, "%s can no longer be decided: resource %s is not in the policy any more", r.ID, r.Resource)
+	}
+	if !res.IsApprover(actor) {
+		return Errorf(EFORBIDDEN, "you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers))
+	}
+	if actor == r.Requester && !res.AllowSelfApproval {
+		return Errorf(EFORBIDDEN, "you cannot approve or deny your own request; another approver of %s must decide", res.Name)
+	}
+	return nil
+}
+
+func describeDecision(r *Request) string {
+	switch {
+	case r.DecidedBy != "":
+		return fmt.Sprintf("%s by <@%s>", r.Status, r.DecidedBy)
+	case r.EndedBy != "":
+		return fmt.Sprintf("%s by <@%s>", r.Status, r.EndedBy)
+	}
+	return string(r.Status)
+}
+
+func mentions(users []string) string {
+	out := ""
+	for i, u := range users {
+		if i > 0 {
+			out += ", "
+		}
+		out += "<@" + u + ">"
+	}
+	return out
+}
+
+// provider returns the provider that serves r.
+func (s *Service) provider(r *Request) (Provider, error) {
+	p, ok := s.providers[r.Provider]
+	if !ok {
+		return nil, fmt.Errorf("provider %q is not configured", r.Provider)
+	}
+	return p, nil
+}
+
+// holds asks the provider whether r's identity holds the access now.
+func (s *Service) holds(ctx context.Context, r *Request) (bool, error) {
+	p, err := s.provider(r)
+	if err != nil {
+		return false, err
+	}
+	var held bool
+	err = s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		held, err = p.Holds(ctx, HoldsRequest{Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+		return err
+	})
+	return held, err
+}
+
+// retry calls fn until it succeeds, fails permanently, or the attempts are
+// used up, backing off between transient failures.
+func (s *Service) retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	wait := s.retryBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = fn(ctx)
+		if err == nil || !Retryable(err) || attempt >= s.attempts {
+			return err
+		}
+		var t *TransientError
+		if errors.As(err, &t) && t.RetryAfter > wait {
+			if t.RetryAfter > time.Minute {
+				return err // a long rate limit: let a later sweep take it
+			}
+			wait = t.RetryAfter
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
