@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -152,7 +153,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		}
 		return []Event{s.event(r, action, actor, now)}, nil
 	})
-	if err == errNoChange {
+	if errors.Is(err, errNoChange) {
 		return s.store.Request(ctx, id)
 	}
 	if err != nil {

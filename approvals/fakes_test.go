@@ -1,0 +1,269 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is an in-memory Store for the domain's own tests; the bbolt
+// store has its own tests against real files.
+type memStore struct {
+	mu       sync.Mutex
+	requests map[string]*Request
+	events   []Event
+}
+
+func newMemStore() *memStore { return &memStore{requests: map[string]*Request{}} }
+
+func (m *memStore) append(evs ...Event) {
+	for _, ev := range evs {
+		prev := ""
+		if n := len(m.events); n > 0 {
+			prev = m.events[n-1].Hash
+		}
+		ev.Seq = uint64(len(m.events) + 1)
+		ev.PrevHash = prev
+		ev.Hash = ev.ChainHash(prev)
+		m.events = append(m.events, ev)
+	}
+}
+
+func (m *memStore) CreateRequest(_ context.Context, r *Request, ev Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.requests {
+		if o.Requester == r.Requester && o.Resource == r.Resource && o.Status.Open() {
+			return Errorf(ECONFLICT, "you already have %s open for %s", o.ID, o.Resource)
+		}
+	}
+	m.requests[r.ID] = r.Clone()
+	m.append(ev)
+	return nil
+}
+
+func (m *memStore) UpdateRequest(_ context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.requests[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "no request %s", id)
+	}
+	r := cur.Clone()
+	evs, err := fn(r)
+	if err != nil {
+		return nil, err
+	}
+	m.requests[id] = r.Clone()
+	m.append(evs...)
+	return r, nil
+}
+
+func (m *memStore) Request(_ context.Context, id string) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.requests[id]
+	if !ok {
+		return nil, Errorf(ENOTFOUND, "no request %s", id)
+	}
+	return r.Clone(), nil
+}
+
+func (m *memStore) OpenRequests(_ context.Context, requester string) ([]*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Request
+	for _, r := range m.requests {
+		if r.Status.Open() && (requester == "" || r.Requester == requester) {
+			out = append(out, r.Clone())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+func (m *memStore) DueRevokes(_ context.Context, now time.Time) ([]*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Request
+	for _, r := range m.requests {
+		if due, ok := r.RevokeDueAt(); ok && !due.After(now) {
+			out = append(out, r.Clone())
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) AppendEvent(_ context.Context, ev Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.append(ev)
+	return nil
+}
+
+func (m *memStore) actions(id string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, ev := range m.events {
+		if ev.RequestID == id {
+			out = append(out, ev.Action)
+		}
+	}
+	return out
+}
+
+// fakeProvider keeps who holds the access in a set and can be told to fail.
+type fakeProvider struct {
+	mu          sync.Mutex
+	held        map[string]bool
+	grants      int
+	revokes     int
+	failRevokes int   // the next n revokes fail transiently
+	failGrant   error // every grant fails with this
+	holdsErr    error
+}
+
+func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]bool{}} }
+
+func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failGrant != nil {
+		return GrantResult{}, p.failGrant
+	}
+	p.grants++
+	p.held[req.Identity] = true
+	return GrantResult{}, nil
+}
+
+func (p *fakeProvider) Revoke(_ context.Context, req RevokeRequest) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failRevokes > 0 {
+		p.failRevokes--
+		return Transient(errors.New("502 bad gateway"))
+	}
+	p.revokes++
+	delete(p.held, req.Identity)
+	return nil
+}
+
+func (p *fakeProvider) Holds(_ context.Context, req HoldsRequest) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held[req.Identity], p.holdsErr
+}
+
+func (p *fakeProvider) counts() (grants, revokes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.grants, p.revokes
+}
+
+// fakeNotifier records what would have been said in chat.
+type fakeNotifier struct {
+	mu        sync.Mutex
+	approvals []string // request IDs posted to approvers
+	updates   []Status
+	dms       []string // actions told to requesters
+	audit     []string // actions posted to the audit channel
+}
+
+func (n *fakeNotifier) PostApprovalRequest(_ context.Context, r *Request, res Resource) ([]MessageRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.approvals = append(n.approvals, r.ID)
+	return []MessageRef{{ChannelID: "C0APPROVALS", TS: "1.0"}}, nil
+}
+
+func (n *fakeNotifier) UpdateApprovalMessages(_ context.Context, r *Request) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.updates = append(n.updates, r.Status)
+	return nil
+}
+
+func (n *fakeNotifier) NotifyRequester(_ context.Context, r *Request, ev Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dms = append(n.dms, ev.Action)
+	return nil
+}
+
+func (n *fakeNotifier) PostAudit(_ context.Context, r *Request, ev Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.audit = append(n.audit, ev.Action)
+	return nil
+}
+
+func (n *fakeNotifier) snapshot() (audit, dms []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.audit), slices.Clone(n.dms)
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type harness struct {
+	svc      *Service
+	store    *memStore
+	provider *fakeProvider
+	notifier *fakeNotifier
+	clock    *clock
+}
+
+func testPolicy() *Policy {
+	return &Policy{
+		Admins: []string{"UADMIN"},
+		Identities: map[string]map[string]string{
+			"UALICE": {"fake": "alice"},
+			"UBOB":   {"fake": "bob"},
+			"UCAROL": {"fake": "carol"},
+		},
+		Resources: []Resource{
+			{Name: "db", Provider: "fake", Settings: json.RawMessage(`{"role":"rw"}`), Approvers: []string{"UBOB", "UCAROL"}, MaxDuration: 4 * time.Hour},
+			{Name: "two", Provider: "fake", Approvers: []string{"UBOB", "UCAROL", "UALICE"}, ApprovalsRequired: 2, MaxDuration: time.Hour},
+			{Name: "self", Provider: "fake", Approvers: []string{"UALICE"}, AllowSelfApproval: true, MaxDuration: time.Hour, MinDuration: 10 * time.Minute},
+			{Name: "nobody", Provider: "fake", IdentityKey: "payroll", Approvers: []string{"UBOB"}, MaxDuration: time.Hour},
+		},
+		Hash: "policyhash",
+	}
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{
+		store:    newMemStore(),
+		provider: newFakeProvider(),
+		notifier: &fakeNotifier{},
+		clock:    &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)},
+	}
+	h.svc = New(Config{
+		Store:        h.store,
+		Providers:    map[string]Provider{"fake": h.provider},
+		Notifier:     h.notifier,
+		Policy:       testPolicy(),
+		Now:          h.clock.Now,
+		RetryBackoff: time.Millisecond,
+	})
+	t.Cleanup(h.svc.Shutdown)
+	return h
+}
