@@ -55,6 +55,11 @@ type Event struct {
 // SystemActor is the actor of events no person caused (expiry, restart).
 const SystemActor = "accessbot"
 
+// OperatorActor is the actor of the operator CLI (`accessbot grants
+// revoke`), run by someone with access to the server and its database. It
+// can never collide with a Slack user ID, which is upper-case.
+const OperatorActor = "operator"
+
 // ChainHash returns the hash event e must carry given the hash of the event
 // before it: SHA-256 over the previous hash and the canonical JSON of e with
 // its own Hash field empty. Every field, Seq included, is covered, so a

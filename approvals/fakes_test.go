@@ -267,3 +267,41 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(h.svc.Shutdown)
 	return h
 }
+
+func (m *memStore) EventsBetween(_ context.Context, since, until time.Time, fn func(Event) error) error {
+	m.mu.Lock()
+	evs := slices.Clone(m.events)
+	m.mu.Unlock()
+	for _, ev := range evs {
+		if (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) {
+			continue
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memStore) AuditHead(context.Context) (Anchor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.events) == 0 {
+		return Anchor{}, nil
+	}
+	return Anchor{Count: uint64(len(m.events)), Hash: m.events[len(m.events)-1].Hash}, nil
+}
+
+// Holders makes fakeProvider a HolderLister.
+func (p *fakeProvider) Holders(_ context.Context, _ HoldersRequest) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for id, ok := range p.held {
+		if ok {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

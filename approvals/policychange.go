@@ -1,0 +1,112 @@
+package approvals
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// SetPolicy puts a newly loaded policy in force and appends a
+// policy_loaded event naming what changed (resources added and removed,
+// approvers, limits, provider settings, admins), so policy changes are part
+// of the record. A policy with the same hash changes nothing. Grants
+// already made keep the provider settings they were made with.
+func (s *Service) SetPolicy(ctx context.Context, p *Policy) error {
+	old := s.Policy()
+	if old != nil && old.Hash == p.Hash {
+		return nil
+	}
+	ev := Event{
+		Time:       s.now(),
+		Action:     ActionPolicyLoaded,
+		Actor:      SystemActor,
+		Outcome:    "loaded",
+		Detail:     DiffPolicies(old, p),
+		PolicyHash: p.Hash,
+	}
+	if err := s.store.AppendEvent(ctx, ev); err != nil {
+		return fmt.Errorf("record policy change: %w", err)
+	}
+	s.policy.Store(p)
+	s.log.Info("policy loaded", "policy_hash", p.Hash, "changes", ev.Detail)
+	return nil
+}
+
+// RecordPolicyAtStart appends a policy_loaded event when the policy in
+// force differs from the one the last audit event was written under (the
+// file changed while the bot was down), so no change goes unrecorded.
+func (s *Service) RecordPolicyAtStart(ctx context.Context, lastPolicyHash string) error {
+	p := s.Policy()
+	if lastPolicyHash == p.Hash {
+		return nil
+	}
+	detail := "first policy loaded"
+	if lastPolicyHash != "" {
+		detail = fmt.Sprintf("policy changed while accessbot was stopped (was %.12s); %d resources now: %s",
+			lastPolicyHash, len(p.Resources), strings.Join(resourceNames(p), ", "))
+	}
+	return s.store.AppendEvent(ctx, Event{
+		Time: s.now(), Action: ActionPolicyLoaded, Actor: SystemActor, Outcome: "loaded",
+		Detail: detail, PolicyHash: p.Hash,
+	})
+}
+
+func resourceNames(p *Policy) []string {
+	var names []string
+	for _, r := range p.Resources {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// DiffPolicies describes, in one line per change, how b differs from a.
+func DiffPolicies(a, b *Policy) string {
+	if a == nil {
+		return fmt.Sprintf("first policy loaded: %d resources: %s", len(b.Resources), strings.Join(resourceNames(b), ", "))
+	}
+	var out []string
+	if !slices.Equal(a.Admins, b.Admins) {
+		out = append(out, fmt.Sprintf("admins changed: %v -> %v", a.Admins, b.Admins))
+	}
+	if !maps.EqualFunc(a.Identities, b.Identities, maps.Equal) {
+		out = append(out, "identities changed")
+	}
+	for _, r := range b.Resources {
+		old, ok := a.Resource(r.Name)
+		if !ok {
+			out = append(out, "resource added: "+r.Name)
+			continue
+		}
+		if !slices.Equal(old.Approvers, r.Approvers) {
+			out = append(out, fmt.Sprintf("%s approvers: %v -> %v", r.Name, old.Approvers, r.Approvers))
+		}
+		if old.Required() != r.Required() {
+			out = append(out, fmt.Sprintf("%s approvals_required: %d -> %d", r.Name, old.Required(), r.Required()))
+		}
+		if old.MaxDuration != r.MaxDuration || old.MinDuration != r.MinDuration {
+			out = append(out, fmt.Sprintf("%s duration limits: %s..%s -> %s..%s", r.Name,
+				FormatDuration(old.MinDuration), FormatDuration(old.MaxDuration), FormatDuration(r.MinDuration), FormatDuration(r.MaxDuration)))
+		}
+		if old.AllowSelfApproval != r.AllowSelfApproval {
+			out = append(out, fmt.Sprintf("%s allow_self_approval: %v -> %v", r.Name, old.AllowSelfApproval, r.AllowSelfApproval))
+		}
+		if old.Provider != r.Provider || !bytes.Equal(old.Settings, r.Settings) {
+			out = append(out, fmt.Sprintf("%s provider settings: %s %s -> %s %s", r.Name, old.Provider, old.Settings, r.Provider, r.Settings))
+		}
+		if old.Drift != r.Drift || !slices.Equal(old.Standing, r.Standing) {
+			out = append(out, fmt.Sprintf("%s drift: %s %v -> %s %v", r.Name, old.Drift, old.Standing, r.Drift, r.Standing))
+		}
+	}
+	for _, r := range a.Resources {
+		if _, ok := b.Resource(r.Name); !ok {
+			out = append(out, "resource removed: "+r.Name)
+		}
+	}
+	if len(out) == 0 {
+		return "policy file changed; no change to admins or resources"
+	}
+	return strings.Join(out, "; ")
+}
