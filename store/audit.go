@@ -1,0 +1,297 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/accessbot/accessbot/approvals"
+)
+
+// auditHead is the last record of the audit log, kept in meta/audit_head so
+// an append needs neither a cursor nor a decode.
+type auditHead struct {
+	Seq  uint64
+	Hash string
+}
+
+func readHead(tx *bbolt.Tx) (auditHead, error) {
+	v := tx.Bucket(bucketMeta).Get(keyAuditHead)
+	if v == nil {
+		return auditHead{}, nil
+	}
+	if len(v) < 8 {
+		return auditHead{}, fmt.Errorf("meta/audit_head: %d bytes, want at least 8", len(v))
+	}
+	return auditHead{Seq: binary.BigEndian.Uint64(v), Hash: string(v[8:])}, nil
+}
+
+func writeHead(tx *bbolt.Tx, h auditHead) error {
+	v := append(seqKey(h.Seq), h.Hash...)
+	if err := tx.Bucket(bucketMeta).Put(keyAuditHead, v); err != nil {
+		return fmt.Errorf("meta/audit_head: %w", err)
+	}
+	return nil
+}
+
+// appendEvents appends evs to the audit log inside tx, assigning each its
+// Seq, PrevHash and Hash, with Time (now if unset) and ExpiresAt in UTC.
+func appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	head, err := readHead(tx)
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketAudit)
+	for _, ev := range evs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return fmt.Errorf("audit sequence: %w", err)
+		}
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		ev.Time = ev.Time.UTC()
+		ev.ExpiresAt = ev.ExpiresAt.UTC()
+		ev.Seq = seq
+		ev.PrevHash = head.Hash
+		ev.Hash = ""
+		ev, err = normalize(ev)
+		if err != nil {
+			return err
+		}
+		ev.Hash = ev.ChainHash(head.Hash)
+		v, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode audit event: %w", err)
+		}
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return fmt.Errorf("put audit record %d: %w", seq, err)
+		}
+		head = auditHead{Seq: seq, Hash: ev.Hash}
+	}
+	return writeHead(tx, head)
+}
+
+// normalize returns ev as it reads back from JSON. The hash must be taken
+// over what a verifier will decode, and encoding is lossy in places: invalid
+// UTF-8 in a string (say, an exec plugin's message) becomes U+FFFD, and the
+// hash of the original would then never match again.
+func normalize(ev approvals.Event) (approvals.Event, error) {
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return ev, fmt.Errorf("encode audit event: %w", err)
+	}
+	var out approvals.Event
+	if err := json.Unmarshal(v, &out); err != nil {
+		return ev, fmt.Errorf("decode audit event: %w", err)
+	}
+	return out, nil
+}
+
+// Events calls fn with every audit event in order. fn runs outside any
+// transaction; events are read in batches, and since the log is only ever
+// appended to, the walk sees a consistent prefix of it plus whatever was
+// appended while it ran. An error from fn stops the walk and is returned.
+func (db *DB) Events(ctx context.Context, fn func(approvals.Event) error) error {
+	return db.EventsBetween(ctx, time.Time{}, time.Time{}, fn)
+}
+
+// EventsBetween calls fn, in log order, with the events whose Time is at or
+// after since and before until; a zero since or until leaves that side
+// open. Event times come from the callers' clocks and need not grow with
+// the sequence, so the whole log is read.
+func (db *DB) EventsBetween(ctx context.Context, since, until time.Time, fn func(approvals.Event) error) error {
+	return db.walkAudit(ctx, func(k, v []byte) error {
+		var ev approvals.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("audit record %s: %w", recordName(k), err)
+		}
+		if (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) {
+			return nil
+		}
+		return fn(ev)
+	}, nil)
+}
+
+// recordName names the audit record under key k: its number, or the key
+// in hex when it is not a sequence number.
+func recordName(k []byte) string {
+	if len(k) == 8 {
+		return fmt.Sprint(binary.BigEndian.Uint64(k))
+	}
+	return fmt.Sprintf("key %x", k)
+}
+
+// walkAudit calls fn with every audit key and value, in order, a batch per
+// read transaction, fn outside the transaction. atEnd, when set, runs
+// inside the read transaction that reached the end of the log, before fn
+// sees that transaction's batch.
+func (db *DB) walkAudit(ctx context.Context, fn func(k, v []byte) error, atEnd func(tx *bbolt.Tx) error) error {
+	type record struct{ k, v []byte }
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := make([]record, 0, batchSize)
+		done := false
+		err := db.view(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketAudit).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(batch) < batchSize; k, v = c.Next() {
+				batch = append(batch, record{bytes.Clone(k), bytes.Clone(v)})
+			}
+			if len(batch) > 0 {
+				after = batch[len(batch)-1].k
+			}
+			if k == nil {
+				done = true
+				if atEnd != nil {
+					return atEnd(tx)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range batch {
+			if err := fn(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// VerifyResult describes an intact audit log.
+type VerifyResult struct {
+	// Count is the number of records, which is also the last Seq.
+	Count uint64
+	// Head is the hash of the last record ("" for an empty log).
+	Head string
+}
+
+// Anchor returns the "HASH@N" form that `accessbot audit verify
+// --expect-head` takes: kept somewhere the bot cannot write, it lets a
+// later VerifyAnchor prove the log was not cut back and regrown.
+func (v VerifyResult) Anchor() string { return fmt.Sprintf("%s@%d", v.Head, v.Count) }
+
+// Verify recomputes the hash chain of the whole audit log. It returns an
+// error naming the first bad record, telling a changed record, a missing
+// one (a gap in the sequence), an inserted or reordered one (a record under
+// the wrong key, a broken previous-hash link) and bytes edited without
+// changing the decoded event. Records cut from the end are caught by the
+// head kept in meta, unless that was rewritten too; VerifyAnchor, against an
+// anchor kept elsewhere, catches that as well.
+func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
+	var (
+		count uint64 // records checked so far
+		prev  string // hash of record count
+	)
+	check := func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("audit key %x after record %d: not an 8-byte sequence number (inserted)", k, count)
+		}
+		seq, want := binary.BigEndian.Uint64(k), count+1
+		switch {
+		case seq == 0:
+			return fmt.Errorf("audit record 0: sequence numbers start at 1 (inserted)")
+		case seq == want+1:
+			return fmt.Errorf("audit record %d: sequence gap, record %d missing (removed)", seq, want)
+		case seq > want:
+			return fmt.Errorf("audit record %d: sequence gap, records %d to %d missing (removed)", seq, want, seq-1)
+		}
+		var ev approvals.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("audit record %d: unreadable (changed): %v", seq, err)
+		}
+		if ev.Seq != seq {
+			return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, ev.Seq)
+		}
+		if ev.PrevHash != prev {
+			return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, count)
+		}
+		if ev.ChainHash(prev) != ev.Hash {
+			return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
+		}
+		if canon, err := json.Marshal(ev); err != nil || !bytes.Equal(canon, v) {
+			return fmt.Errorf("audit record %d: stored bytes are not the encoding of the event (changed)", seq)
+		}
+		count, prev = seq, ev.Hash
+		return nil
+	}
+	// The head and counter are read in the transaction that reached the end
+	// of the log, so they describe exactly the records checked.
+	var (
+		head    auditHead
+		counter uint64
+	)
+	atEnd := func(tx *bbolt.Tx) error {
+		var err error
+		head, err = readHead(tx)
+		counter = tx.Bucket(bucketAudit).Sequence()
+		return err
+	}
+	if err := db.walkAudit(ctx, check, atEnd); err != nil {
+		return VerifyResult{}, err
+	}
+	if head.Seq != count || head.Hash != prev {
+		return VerifyResult{}, fmt.Errorf("audit log ends at record %d but the store's head is record %d (records removed from the end, or the head edited)", count, head.Seq)
+	}
+	if counter != count {
+		return VerifyResult{}, fmt.Errorf("audit log ends at record %d but its sequence counter is at %d (records removed from the end)", count, counter)
+	}
+	return VerifyResult{Count: count, Head: prev}, nil
+}
+
+// VerifyAnchor checks that audit record n (counting from 1) carries hash
+// hash, as recorded by an earlier Verify (see VerifyResult.Anchor). Run it
+// after Verify: together they prove that the log still starts with the
+// anchored records, which a log cut back and regrown would not.
+func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return approvals.Errorf(approvals.EINVALID, "audit anchor: record numbers count from 1")
+	}
+	return db.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		v := b.Get(seqKey(n))
+		if v == nil {
+			var last uint64
+			if k, _ := b.Cursor().Last(); len(k) == 8 {
+				last = binary.BigEndian.Uint64(k)
+			}
+			return fmt.Errorf("audit record %d is missing: the log ends at record %d (cut back below the anchor)", n, last)
+		}
+		var ev approvals.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
+		}
+		if ev.Hash != hash {
+			return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
+		}
+		if ev.ChainHash(ev.PrevHash) != hash {
+			return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
+		}
+		return nil
+	})
+}

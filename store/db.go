@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// schemaVersion is the layout drawn in doc.go.
+const schemaVersion = "1"
+
+// Bucket names. Every bucket is created by Open.
+var (
+	// bucketMeta holds the schema version and the audit head.
+	bucketMeta = []byte("meta")
+	// bucketRequests maps a request ID to its JSON record.
+	bucketRequests = []byte("requests")
+	// bucketOpen maps requester 0x00 resource to the ID of the one open
+	// request for that pair.
+	bucketOpen = []byte("open")
+	// bucketRevokes indexes requests by the instant their revoke is due.
+	bucketRevokes = []byte("revokes_by_time")
+	// bucketGrants indexes every grant ever made by resource and grant time.
+	bucketGrants = []byte("grants_by_resource")
+	// bucketAudit is the hash-chained audit log; its name is part of the
+	// external contract.
+	bucketAudit = []byte("audit")
+
+	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit}
+)
+
+// Keys in bucketMeta.
+var (
+	keySchema    = []byte("schema")
+	keyAuditHead = []byte("audit_head")
+)
+
+// lockTimeout bounds how long Open waits for another process to release the
+// file: a second opener should fail fast with a clear message, not hang.
+const lockTimeout = time.Second
+
+// DB is an open accessbot database. Its methods are safe for concurrent use;
+// bbolt runs one write transaction at a time, which is what serialises
+// concurrent updates of one request.
+type DB struct {
+	bolt *bbolt.DB
+	path string
+}
+
+// Open opens the database at path, creating the file (mode 0600) and its
+// buckets if needed. It fails after about a second if another process holds
+// the file, and refuses a file whose schema version it does not know.
+func Open(path string) (*DB, error) {
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open bolt %s: the database is locked by another process, likely a running `accessbot serve`: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+	}
+	if err := b.Update(initialize); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+	}
+	return &DB{bolt: b, path: path}, nil
+}
+
+// initialize creates every bucket in one transaction and checks the schema
+// version, so a half-initialised file cannot exist.
+func initialize(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	var version []byte
+	if meta != nil {
+		version = meta.Get(keySchema)
+	}
+	switch {
+	case version == nil:
+		// A new file, unless someone pointed us at another program's bbolt
+		// file: writing our buckets into it would corrupt both.
+		if err := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			return fmt.Errorf("not an accessbot database: it has bucket %q and no schema version", name)
+		}); err != nil {
+			return err
+		}
+	case string(version) != schemaVersion:
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads version %s); use the accessbot release that wrote it", version, schemaVersion)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	if version == nil {
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
+	}
+	return nil
+}
+
+// Close closes the database file, waiting for open transactions to finish.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close bolt %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Ping reports whether the database can be read, for health checks.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.view(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+}
+
+// view and update run fn in a read or write transaction, adding the file
+// name to bbolt's own errors (a closed database, a full disk). Errors that
+// fn returns pass through unchanged, so approvals error codes and sentinel
+// errors survive.
+func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
+	var fnErr error
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	return db.edgeError(err, fnErr)
+}
+
+func (db *DB) update(fn func(tx *bbolt.Tx) error) error {
+	var fnErr error
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	return db.edgeError(err, fnErr)
+}
+
+// edgeError returns fnErr as it is (bbolt returns it unchanged after the
+// rollback) and wraps errors of bbolt's own making.
+func (db *DB) edgeError(err, fnErr error) error {
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("bolt %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// unixEpoch and maxKeyTime bound the instants a time key can represent.
+var (
+	unixEpoch  = time.Unix(0, 0)
+	maxKeyTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos returns t as Unix nanoseconds clamped to [0, MaxInt64], so that the
+// big-endian encoding sorts like the instants (UnixNano is undefined
+// outside 1678-2262, and negative values would sort last).
+func nanos(t time.Time) uint64 {
+	switch {
+	case t.Before(unixEpoch):
+		return 0
+	case t.After(maxKeyTime):
+		return math.MaxInt64
+	}
+	return uint64(t.UnixNano())
+}
+
+// timeKey returns the 8-byte big-endian key of t.
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), nanos(t))
+}
+
+// seqKey returns the 8-byte big-endian key of an audit sequence number.
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
+}
+
+// openKey returns the key of the open index for requester and resource.
+func openKey(requester, resource string) []byte {
+	k := make([]byte, 0, len(requester)+1+len(resource))
+	k = append(k, requester...)
+	k = append(k, 0)
+	return append(k, resource...)
+}
+
+// revokeKey returns the key of the revoke index for a revoke due at due.
+func revokeKey(due time.Time, id string) []byte {
+	return append(timeKey(due), id...)
+}
+
+// grantPrefix returns the prefix of every grants_by_resource key of resource.
+func grantPrefix(resource string) []byte {
+	k := make([]byte, 0, len(resource)+1+8+12)
+	k = append(k, resource...)
+	return append(k, 0)
+}
+
+// grantKey returns the key of the grant index for a grant made at granted.
+func grantKey(resource string, granted time.Time, id string) []byte {
+	k := grantPrefix(resource)
+	k = binary.BigEndian.AppendUint64(k, nanos(granted))
+	return append(k, id...)
+}
