@@ -1,0 +1,25 @@
+package commands
+
+// help is the usage text, in Slack mrkdwn. It lists every subcommand of the
+// /access grammar that Parse accepts.
+const help = "*/access* — just-in-time access: ask for exactly what you need, for as long as you need it.\n" +
+	"\n" +
+	"• `" + usageRequest + "` — ask for access; the resource's approvers are asked, and the clock starts when access is granted.\n" +
+	"    e.g. `/access request payments-admin 2h INC-4211 hotfix`\n" +
+	"• `/access request` — the same, in a form.\n" +
+	"• `/access list` — your pending requests and active grants, with their IDs and expiry.\n" +
+	"• `/access resources` — what you may request, and for how long at most.\n" +
+	"• `" + usageRevoke + "` — end a grant early (its holder, an approver of the resource, or an admin).\n" +
+	"    e.g. `/access revoke 01J9Z3M4K8`\n" +
+	"• `" + usageExtend + "` — ask for more time; the approvers are asked again.\n" +
+	"    e.g. `/access extend 01J9Z3M4K8 1h still debugging`\n" +
+	"• `" + usageWho + "` — who holds the resource now (approvers of the resource and admins).\n" +
+	"    e.g. `/access who payments-admin`\n" +
+	"• `/access help` — this text.\n" +
+	"\n" +
+	"DURATION is a number and a unit, combinable: `45m`, `2h`, `1h30m`, `1d`, `1d12h` (s, m, h, d), up to the resource's maximum. " +
+	"REASON is required and kept as typed: give a ticket or incident and a few words."
+
+// Help returns the usage text of /access, in Slack mrkdwn, for an ephemeral
+// message.
+func Help() string { return help }
