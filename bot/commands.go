@@ -1,0 +1,139 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/commands"
+)
+
+// errNothingRequestable stops the request modal for a user with no
+// identity for any resource.
+var errNothingRequestable = errors.New("nothing requestable")
+
+// nothingRequestable tells a user why they cannot request anything.
+const nothingRequestable = "There is nothing you can request: you have no account for any resource's provider in the policy. Ask an admin to add you under `identities`."
+
+// Command handles one /access command and returns the ephemeral reply, or
+// nil for an empty acknowledgement (the request modal was opened). On this
+// path only store commits happen (Service.Submit, Revoke) plus, for the
+// modal, views.open, bounded by viewsOpenTimeout; approval messages, grants
+// and revokes run in the background.
+func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
+	user := cmd.UserID
+	c, err := commands.Parse(cmd.Text)
+	if err != nil {
+		return ephemeral(b.errorText(err, "parse command", user))
+	}
+	switch c := c.(type) {
+	case commands.Usage:
+		return ephemeral(commands.Help())
+	case commands.RequestForm:
+		err := b.openModal(ctx, cmd)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errNothingRequestable) {
+			return ephemeral(nothingRequestable)
+		}
+		b.log.Warn("could not open the request modal; answering with usage", "user", user, "err", err)
+		return ephemeral("The request form could not be opened; type the request instead:\n\n" + commands.Help())
+	case commands.Request:
+		r, err := b.svc.Submit(ctx, user, c.Resource, c.Duration, c.Reason)
+		if err != nil {
+			return ephemeral(b.errorText(err, "submit request", user))
+		}
+		return ephemeral(filedText(r))
+	case commands.List:
+		rs, err := b.svc.List(ctx, user)
+		if err != nil {
+			return ephemeral(b.errorText(err, "list requests", user))
+		}
+		return ephemeral(listText(rs))
+	case commands.Resources:
+		return ephemeral(resourcesText(b.svc.Resources(user)))
+	case commands.Revoke:
+		r, err := b.svc.Revoke(ctx, user, c.ID)
+		if err != nil {
+			return ephemeral(b.errorText(err, "revoke", user))
+		}
+		return ephemeral(revokeText(r, user))
+	case commands.Extend:
+		return ephemeral(fmt.Sprintf("`/access extend` is not available yet. To keep access past its expiry, file a new request once `%s` has ended.", escape(c.ID)))
+	case commands.Who:
+		return ephemeral("`/access who` is not available yet; `accessbot audit who " + escape(c.Resource) + "` answers it on the server.")
+	}
+	return ephemeral(commands.Help())
+}
+
+// listText renders the caller's open requests and grants.
+func listText(rs []*approvals.Request) string {
+	if len(rs) == 0 {
+		return "You have no pending requests and no active grants. `/access resources` shows what you can request."
+	}
+	var b strings.Builder
+	b.WriteString("*Your requests and grants*\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "• `%s` *%s* for %s — ", escape(r.ID), escape(r.Resource), approvals.FormatDuration(r.Duration))
+		switch r.Status {
+		case approvals.StatusPending:
+			fmt.Fprintf(&b, "pending, %d of %d approvals", len(r.Approvals), r.Required)
+			if len(r.Approvals) > 0 {
+				fmt.Fprintf(&b, " (%s)", mentionList(r.Approvers()))
+			}
+			fmt.Fprintf(&b, ", filed %s", when(r.CreatedAt))
+		case approvals.StatusApproved, approvals.StatusGranting:
+			fmt.Fprintf(&b, "approved by %s, being granted", mentionList(r.Approvers()))
+		case approvals.StatusActive:
+			fmt.Fprintf(&b, "active until %s, approved by %s", when(r.ExpiresAt), mentionList(r.Approvers()))
+			if r.RevokeRequestedBy != "" {
+				fmt.Fprintf(&b, "; revocation requested by %s", mention(r.RevokeRequestedBy))
+			}
+		default:
+			b.WriteString(escape(string(r.Status)))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// resourcesText renders what the caller may request.
+func resourcesText(rs []approvals.Resource) string {
+	if len(rs) == 0 {
+		return nothingRequestable
+	}
+	var b strings.Builder
+	b.WriteString("*You can request*\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "• *%s* — up to %s", escape(r.Name), approvals.FormatDuration(r.MaxDuration))
+		if r.MinDuration > 0 {
+			fmt.Fprintf(&b, ", at least %s", approvals.FormatDuration(r.MinDuration))
+		}
+		fmt.Fprintf(&b, "; %d approval(s) from %s", r.Required(), mentionList(r.Approvers))
+		if r.Description != "" {
+			fmt.Fprintf(&b, "\n    _%s_", escape(r.Description))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("Ask with `/access request RESOURCE DURATION REASON…`, or `/access request` for a form.")
+	return b.String()
+}
+
+// revokeText tells the caller what their revoke did.
+func revokeText(r *approvals.Request, user string) string {
+	id, res := "`"+escape(r.ID)+"`", "*"+escape(r.Resource)+"*"
+	switch {
+	case r.Status == approvals.StatusCancelled && r.EndedBy == user:
+		return fmt.Sprintf("Cancelled request %s for %s.", id, res)
+	case r.Status == approvals.StatusActive && r.RevokeRequestedBy != "":
+		return fmt.Sprintf("Revoking %s (request %s) now; the holder and the audit channel are told once it is removed.", res, id)
+	case r.Status.Final():
+		return fmt.Sprintf("Request %s for %s has already ended: %s.", id, res, escape(string(r.Status)))
+	}
+	return fmt.Sprintf("Request %s for %s is %s.", id, res, escape(string(r.Status)))
+}

@@ -1,0 +1,230 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/commands"
+)
+
+// The request modal's callback, block and action IDs.
+const (
+	CallbackRequestModal = "access_request"
+
+	BlockModalResource  = "resource"
+	BlockModalDuration  = "duration"
+	BlockModalReason    = "reason"
+	ActionModalResource = "resource_select"
+	ActionModalDuration = "duration_input"
+	ActionModalReason   = "reason_input"
+)
+
+// Slack's limits on the modal's parts.
+const (
+	maxSelectOptions = 100
+	maxOptionText    = 75
+	maxOptionValue   = 150
+	maxReasonInput   = 3000
+)
+
+// Interaction handles one interaction payload and returns the body of the
+// answer, or nil for an empty 200. Clicks on approval messages are decided
+// before it returns (a store commit); refusals reach the clicker afterwards
+// as an ephemeral message. Anything it does not know is ignored.
+func (b *Bot) Interaction(ctx context.Context, ic slack.InteractionCallback) any {
+	switch ic.Type {
+	case slack.InteractionTypeBlockActions:
+		b.blockActions(ctx, ic)
+	case slack.InteractionTypeViewSubmission:
+		if ic.View.CallbackID == CallbackRequestModal {
+			return b.submitModal(ctx, ic)
+		}
+	}
+	return nil
+}
+
+// blockActions decides approve and deny clicks. The button's value is only
+// a request ID: Service reloads the request and checks the clicker.
+func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
+	user := ic.User.ID
+	for _, a := range ic.ActionCallback.BlockActions {
+		var err error
+		switch a.ActionID {
+		case ActionApprove:
+			_, err = b.svc.Approve(ctx, user, a.Value)
+		case ActionDeny:
+			_, err = b.svc.Deny(ctx, user, a.Value)
+		default:
+			continue
+		}
+		if err != nil {
+			b.log.Info("click refused", "request_id", cut(a.Value, 64), "user", user, "action", a.ActionID, "code", approvals.ErrorCode(err))
+			b.refuse(ctx, ic, b.errorText(err, "decide request", user))
+		}
+	}
+}
+
+// refuse shows text to the clicker only, after the click has been
+// answered: in the channel of the click, or through the response_url when
+// that fails (or there is no channel), or else by DM.
+func (b *Bot) refuse(ctx context.Context, ic slack.InteractionCallback, text string) {
+	user := ic.User.ID
+	channel := ic.Channel.ID
+	if channel == "" {
+		channel = ic.Container.ChannelID
+	}
+	b.background(ctx, func(ctx context.Context) {
+		var err error
+		if channel != "" {
+			if err = b.api.ephemeral(ctx, channel, user, text); err == nil {
+				return
+			}
+		}
+		if ic.ResponseURL != "" {
+			if err = b.api.respond(ctx, ic.ResponseURL, text); err == nil {
+				return
+			}
+		}
+		if _, err = b.api.dm(ctx, user, text, nil); err != nil {
+			b.log.Error("could not tell a user their click was refused", "user", user, "err", err)
+		}
+	})
+}
+
+// requestModal is the modal of "/access request" with no arguments: the
+// resources user may request, a duration and a reason. It reports false
+// when no resource fits in a select menu.
+func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool) {
+	var options []*slack.OptionBlockObject
+	var maxes []string
+	for _, r := range resources {
+		if len(options) == maxSelectOptions || textLen(r.Name) > maxOptionValue {
+			continue // typed commands still reach these
+		}
+		desc := "up to " + approvals.FormatDuration(r.MaxDuration)
+		if r.Description != "" {
+			desc += " · " + r.Description
+		}
+		options = append(options, slack.NewOptionBlockObject(r.Name,
+			plain(cut(r.Name, maxOptionText)),
+			plain(cut(desc, maxOptionText))))
+		maxes = append(maxes, r.Name+" "+approvals.FormatDuration(r.MaxDuration))
+	}
+
+	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a resource"), ActionModalResource, options...)
+	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d"), ActionModalDuration)
+	reason := slack.NewPlainTextInputBlockElement(plain("Ticket, incident, what you will do"), ActionModalReason)
+	reason.Multiline = true
+	reason.MaxLength = maxReasonInput
+
+	if len(options) == 0 {
+		return slack.ModalViewRequest{}, false
+	}
+	return slack.ModalViewRequest{
+		Type:       slack.VTModal,
+		CallbackID: CallbackRequestModal,
+		Title:      plain("Request access"),
+		Submit:     plain("Request"),
+		Close:      plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewInputBlock(BlockModalResource, plain("Resource"), nil, sel),
+			slack.NewInputBlock(BlockModalDuration, plain("Duration"),
+				plain(cut("Starts when access is granted. Maximum: "+strings.Join(maxes, ", ")+".", 2000)), duration),
+			slack.NewInputBlock(BlockModalReason, plain("Reason"), plain("Shown to the approvers and kept in the audit log."), reason),
+		}},
+	}, true
+}
+
+// openModal opens the request modal with the command's trigger_id. It runs
+// on the acknowledgement path because a trigger_id expires 3 s after the
+// command: waiting at most viewsOpenTimeout keeps the answer inside
+// Slack's deadline, and a failure can still be answered with usage text.
+func (b *Bot) openModal(ctx context.Context, cmd slack.SlashCommand) error {
+	view, ok := requestModal(b.svc.Resources(cmd.UserID))
+	if !ok {
+		return errNothingRequestable
+	}
+	ctx, cancel := context.WithTimeout(ctx, viewsOpenTimeout)
+	defer cancel()
+	_, err := b.client.OpenViewContext(ctx, cmd.TriggerID, view)
+	return err
+}
+
+// submitModal files the request entered in the modal. Bad input is shown
+// next to the field to fix; a filed request replaces the modal with its ID.
+func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any {
+	user := ic.User.ID
+	var values map[string]map[string]slack.BlockAction
+	if ic.View.State != nil {
+		values = ic.View.State.Values
+	}
+	resource := values[BlockModalResource][ActionModalResource].SelectedOption.Value
+	durText := strings.TrimSpace(values[BlockModalDuration][ActionModalDuration].Value)
+	reason := strings.TrimSpace(values[BlockModalReason][ActionModalReason].Value)
+
+	if resource == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalResource: "Choose a resource."})
+	}
+	d, err := commands.ParseDuration(durText)
+	if err != nil {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: fieldError(err)})
+	}
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalReason: "A reason is required."})
+	}
+	r, err := b.svc.Submit(ctx, user, resource, d, reason)
+	if err != nil {
+		text := approvals.ErrorMessage(err)
+		if approvals.ErrorCode(err) == approvals.EINTERNAL {
+			b.log.Error("submit request from modal", "user", user, "err", err)
+		}
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{b.fieldOf(resource, d): cut(text, 2000)})
+	}
+	return slack.NewUpdateViewSubmissionResponse(filedModal(r))
+}
+
+// fieldOf names the modal field a refused submission most likely needs
+// changed: the duration when it is out of the resource's bounds, else the
+// resource (unknown, no identity, already open).
+func (b *Bot) fieldOf(resource string, d time.Duration) string {
+	if res, ok := b.svc.Policy().Resource(resource); ok {
+		if d <= 0 || d > res.MaxDuration || (res.MinDuration > 0 && d < res.MinDuration) {
+			return BlockModalDuration
+		}
+	}
+	return BlockModalResource
+}
+
+func fieldError(err error) string {
+	return cut(approvals.ErrorMessage(err), 2000)
+}
+
+// filedModal replaces the request modal once the request is filed.
+func filedModal(r *approvals.Request) *slack.ModalViewRequest {
+	return &slack.ModalViewRequest{
+		Type:  slack.VTModal,
+		Title: plain("Request filed"),
+		Close: plain("Done"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section("filed", filedText(r)),
+		}},
+	}
+}
+
+// filedText tells a requester their request is filed and what comes next.
+func filedText(r *approvals.Request) string {
+	approvalsWord := "an approval"
+	if r.Required > 1 {
+		approvalsWord = fmt.Sprintf("%d approvals", r.Required)
+	}
+	return fmt.Sprintf(":inbox_tray: Request `%s` filed: *%s* for *%s*.\nIt needs %s; the approvers are being asked now. "+
+		"You will get a DM once access is granted or the request is denied. The %s count from the grant, not from now.\n"+
+		"`/access list` shows it; `/access revoke %s` withdraws it.",
+		escape(r.ID), escape(r.Resource), approvals.FormatDuration(r.Duration), approvalsWord,
+		approvals.FormatDuration(r.Duration), escape(r.ID))
+}
