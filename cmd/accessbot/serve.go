@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/policy"
+	"github.com/accessbot/accessbot/providers"
+	"github.com/accessbot/accessbot/store"
+)
+
+// Main is the running program, built from plain values so that end-to-end
+// tests run the real thing on port 0 with a hand-built Config and clock.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// Now is the clock of every component; default time.Now.
+	Now func() time.Time
+	// Listener, when set, replaces listening on Config.ListenAddr.
+	Listener net.Listener
+
+	db        *store.DB
+	svc       *approvals.Service
+	bot       *bot.Bot
+	cron      *cron.Cron
+	cronUp    atomic.Bool
+	server    *http.Server
+	providers *providers.Set
+	metrics   *metrics
+	served    chan error
+}
+
+// serve is the `accessbot serve` subcommand.
+func serve(ctx context.Context, stderr io.Writer) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := cfg.validateServe(); err != nil {
+		return err
+	}
+	level, _ := cfg.logLevel()
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile)
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down")
+	case err = <-m.served:
+	}
+	if cerr := m.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// loadPolicy reads and validates the policy file.
+func loadPolicy(path string) (*approvals.Policy, error) {
+	return policy.Load(path, providers.SettingsTypes())
+}
+
+// Run opens the store, loads the policy, builds providers, the service, the
+// Slack front end and the scheduler, resumes interrupted work, runs one
+// expiry sweep (grants that expired while the bot was down), and starts
+// serving HTTP. It returns once everything is up.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	pol, err := loadPolicy(cfg.PolicyFile)
+	if err != nil {
+		return err
+	}
+	expiry, err := cron.ParseStandard(cfg.ExpirySchedule)
+	if err != nil {
+		return fmt.Errorf("configuration: ACCESSBOT_EXPIRY_SCHEDULE=%q: %v", cfg.ExpirySchedule, err)
+	}
+	m.providers, err = providers.Build(ctx, pol, providers.Config{
+		GitHubToken:             cfg.GitHubToken,
+		GitHubAppID:             cfg.GitHubAppID,
+		GitHubAppInstallationID: cfg.GitHubAppInstallationID,
+		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile,
+		GitHubAPIURL:            cfg.GitHubAPIURL,
+		PostgresDSN:             cfg.PostgresDSN,
+		Logger:                  m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if m.db, err = store.Open(cfg.DBPath); err != nil {
+		return err
+	}
+	client := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL))
+	notifier, err := bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: cfg.AuditChannel, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	m.metrics = newMetrics()
+	m.svc = approvals.New(approvals.Config{
+		Store:     m.db,
+		Providers: m.providers.Providers,
+		Notifier:  m.metrics.wrap(notifier),
+		Policy:    pol,
+		Now:       m.Now,
+		Logger:    m.Logger,
+	})
+	m.bot, err = bot.New(bot.Config{Client: client, SigningSecret: cfg.SlackSigningSecret, Service: m.svc, Logger: m.Logger, Now: m.Now})
+	if err != nil {
+		return err
+	}
+
+	if err := m.svc.Resume(ctx); err != nil {
+		return err
+	}
+	m.sweep(ctx)
+	m.cron = cron.New(cron.WithChain(cron.Recover(cronLogger{m.Logger}), cron.SkipIfStillRunning(cronLogger{m.Logger})))
+	m.cron.Schedule(expiry, cron.FuncJob(func() { m.sweep(context.Background()) }))
+	m.cron.Start()
+	m.cronUp.Store(true)
+
+	mux := http.NewServeMux()
+	mux.Handle("/slack/", m.bot.Handler())
+	mux.HandleFunc("GET /healthz", m.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{}))
+	ln := m.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+			return fmt.Errorf("listen on ACCESSBOT_LISTEN_ADDR=%s: %w", cfg.ListenAddr, err)
+		}
+		m.Listener = ln
+	}
+	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.served = make(chan error, 1)
+	go func() {
+		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.served <- err
+		}
+		close(m.served)
+	}()
+	return nil
+}
+
+// sweep runs one expiry sweep.
+func (m *Main) sweep(ctx context.Context) {
+	start := time.Now()
+	err := m.svc.ExpireDue(ctx)
+	m.metrics.sweep(time.Since(start), err)
+	if err != nil {
+		m.Logger.Error("expiry sweep", "err", err)
+	}
+}
+
+// Addr returns the address the HTTP server listens on.
+func (m *Main) Addr() string {
+	if m.Listener == nil {
+		return ""
+	}
+	return m.Listener.Addr().String()
+}
+
+// Service returns the approval service (for tests and the demo).
+func (m *Main) Service() *approvals.Service { return m.svc }
+
+func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := m.db.Ping(r.Context()); err != nil {
+		http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if !m.cronUp.Load() {
+		http.Error(w, "scheduler not running", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Close shuts down gracefully: stop accepting HTTP, stop the scheduler and
+// wait for a running sweep, finish background grants, revokes and Slack
+// posts, then close providers and, last, the store.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if m.server != nil {
+		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.cron != nil {
+		m.cronUp.Store(false)
+		<-m.cron.Stop().Done()
+	}
+	if m.bot != nil {
+		m.bot.Shutdown()
+	}
+	if m.svc != nil {
+		m.svc.Shutdown()
+	}
+	if m.providers != nil {
+		m.providers.Close()
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// cronLogger adapts slog to cron's logger.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+// metrics holds the Prometheus collectors served on /metrics.
+type metrics struct {
+	registry *prometheus.Registry
+	events   *prometheus.CounterVec
+	sweeps   *prometheus.CounterVec
+	sweepDur prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbot_events_total", Help: "Request lifecycle events, by action.",
+		}, []string{"action"}),
+		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbot_expiry_sweeps_total", Help: "Expiry sweeps, by result.",
+		}, []string{"result"}),
+		sweepDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "accessbot_expiry_sweep_seconds", Help: "Duration of expiry sweeps.",
+		}),
+	}
+	m.registry.MustRegister(m.events, m.sweeps, m.sweepDur,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) sweep(d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.sweeps.WithLabelValues(result).Inc()
+	m.sweepDur.Observe(d.Seconds())
+}
+
+// wrap counts every event announced through n.
+func (m *metrics) wrap(n approvals.Notifier) approvals.Notifier {
+	return countingNotifier{Notifier: n, events: m.events}
+}
+
+type countingNotifier struct {
+	approvals.Notifier
+	events *prometheus.CounterVec
+}
+
+func (c countingNotifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) error {
+	c.events.WithLabelValues(ev.Action).Inc()
+	return c.Notifier.PostAudit(ctx, r, ev)
+}
