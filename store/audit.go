@@ -96,6 +96,45 @@ func normalize(ev approvals.Event) (approvals.Event, error) {
 	return out, nil
 }
 
+// AuditHead returns the number of audit records and the hash of the last
+// one: the anchor each summary publishes outside this file, so that
+// `accessbot audit verify --expect-head` can later prove the log was not
+// cut back and rewritten.
+func (db *DB) AuditHead(ctx context.Context) (approvals.Anchor, error) {
+	if err := ctx.Err(); err != nil {
+		return approvals.Anchor{}, err
+	}
+	var h auditHead
+	err := db.view(func(tx *bbolt.Tx) error {
+		var err error
+		h, err = readHead(tx)
+		return err
+	})
+	return approvals.Anchor{Count: h.Seq, Hash: h.Hash}, err
+}
+
+// LastEvent returns the last audit event, and false when the log is empty.
+// It reads one record, whatever the length of the log.
+func (db *DB) LastEvent(ctx context.Context) (approvals.Event, bool, error) {
+	var ev approvals.Event
+	if err := ctx.Err(); err != nil {
+		return ev, false, err
+	}
+	var found bool
+	err := db.view(func(tx *bbolt.Tx) error {
+		k, v := tx.Bucket(bucketAudit).Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		found = true
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("audit record %s: %w", recordName(k), err)
+		}
+		return nil
+	})
+	return ev, found, err
+}
+
 // Events calls fn with every audit event in order. fn runs outside any
 // transaction; events are read in batches, and since the log is only ever
 // appended to, the walk sees a consistent prefix of it plus whatever was

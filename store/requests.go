@@ -16,7 +16,10 @@ import (
 	"github.com/accessbot/accessbot/approvals"
 )
 
-var _ approvals.Store = (*DB)(nil)
+var (
+	_ approvals.Store    = (*DB)(nil)
+	_ approvals.AuditLog = (*DB)(nil)
+)
 
 // batchSize is how many records a long read decodes per read transaction.
 // Short transactions keep a reader from holding up a writer that must grow

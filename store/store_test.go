@@ -1036,3 +1036,37 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("Verify: %v", err)
 	}
 }
+
+func TestAuditHeadAndLastEvent(t *testing.T) {
+	db := mustOpen(t)
+	ctx := context.Background()
+	if a, err := db.AuditHead(ctx); err != nil || a.Count != 0 || a.Hash != "" {
+		t.Fatalf("empty log: AuditHead = %+v, %v; want zero anchor", a, err)
+	}
+	if _, ok, err := db.LastEvent(ctx); ok || err != nil {
+		t.Fatalf("empty log: LastEvent found=%v err=%v; want nothing", ok, err)
+	}
+	for _, h := range []string{"p1", "p2"} {
+		if err := db.AppendEvent(ctx, approvals.Event{Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, PolicyHash: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := db.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, ok, err := db.LastEvent(ctx)
+	if err != nil || !ok {
+		t.Fatalf("LastEvent: found=%v err=%v", ok, err)
+	}
+	if a.Count != 2 || a.Hash != last.Hash || last.PolicyHash != "p2" {
+		t.Errorf("AuditHead = %+v, last event seq %d hash %s policy %s; want 2 records ending at the p2 event", a, last.Seq, last.Hash, last.PolicyHash)
+	}
+	res, err := db.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.VerifyAnchor(ctx, a.Hash, a.Count); err != nil {
+		t.Errorf("the published anchor does not verify: %v (verify result %+v)", err, res)
+	}
+}
