@@ -62,10 +62,23 @@ func (s *Set) Close() {
 // without PostgreSQL resources needs no DSN. All problems are reported
 // together, each naming the variable to set.
 func Build(ctx context.Context, pol *approvals.Policy, cfg Config) (*Set, error) {
+	return BuildUsed(ctx, Used(pol), cfg)
+}
+
+// Used maps each provider name pol uses to the resources that use it.
+func Used(pol *approvals.Policy) map[string][]string {
 	used := map[string][]string{}
 	for _, r := range pol.Resources {
 		used[r.Provider] = append(used[r.Provider], r.Name)
 	}
+	return used
+}
+
+// BuildUsed constructs the providers named by the keys of used; the values
+// (what needs each provider: resources, open grants) only explain errors.
+// The server adds the providers of grants still in force to those of the
+// policy, so a grant whose resource left the policy is still revoked.
+func BuildUsed(ctx context.Context, used map[string][]string, cfg Config) (*Set, error) {
 	set := &Set{Providers: map[string]approvals.Provider{}}
 	var errs []error
 	for name, resources := range used {

@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +46,13 @@ type Main struct {
 	providers *providers.Set
 	metrics   *metrics
 	served    chan error
+	serving   *sync.WaitGroup
+	notifier  *bot.Notifier
+	// stopSocket ends the Socket Mode connection, when there is one.
+	stopSocket context.CancelFunc
+
+	summaryMu   sync.Mutex
+	lastSummary time.Time
 }
 
 // serve is the `accessbot serve` subcommand.
@@ -59,11 +70,25 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		m.Close()
 		return err
 	}
-	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile)
-	select {
-	case <-ctx.Done():
-		m.Logger.Info("shutting down")
-	case err = <-m.served:
+	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			m.Logger.Info("shutting down")
+			break wait
+		case err = <-m.served:
+			break wait
+		case <-hup:
+			if err := m.ReloadPolicy(ctx); err != nil {
+				m.Logger.Error("SIGHUP", "err", err)
+			} else {
+				m.Logger.Info("SIGHUP: policy reloaded", "policy_hash", m.svc.Policy().Hash)
+			}
+		}
 	}
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -96,23 +121,35 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: ACCESSBOT_EXPIRY_SCHEDULE=%q: %v", cfg.ExpirySchedule, err)
 	}
-	m.providers, err = providers.Build(ctx, pol, providers.Config{
-		GitHubToken:             cfg.GitHubToken,
-		GitHubAppID:             cfg.GitHubAppID,
-		GitHubAppInstallationID: cfg.GitHubAppInstallationID,
-		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile,
-		GitHubAPIURL:            cfg.GitHubAPIURL,
-		PostgresDSN:             cfg.PostgresDSN,
-		Logger:                  m.Logger,
-	})
+	summary, err := cron.ParseStandard(cfg.SummarySchedule)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration: ACCESSBOT_SUMMARY_SCHEDULE=%q: %v", cfg.SummarySchedule, err)
 	}
 	if m.db, err = store.Open(cfg.DBPath); err != nil {
 		return err
 	}
-	client := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL))
-	notifier, err := bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: cfg.AuditChannel, Logger: m.Logger})
+	// Grants in force need their provider even when their resource has
+	// left the policy: each is revoked with the settings it was made with.
+	used := providers.Used(pol)
+	open, err := m.db.OpenRequests(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, r := range open {
+		if _, ok := pol.Resource(r.Resource); !ok {
+			used[r.Provider] = append(used[r.Provider], fmt.Sprintf("request %s for %s, no longer in the policy", r.ID, r.Resource))
+		}
+	}
+	m.providers, err = providers.BuildUsed(ctx, used, m.providersConfig())
+	if err != nil {
+		return err
+	}
+	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL)}
+	if cfg.SlackAppToken != "" {
+		clientOpts = append(clientOpts, slack.OptionAppLevelToken(cfg.SlackAppToken))
+	}
+	client := slack.New(cfg.SlackBotToken, clientOpts...)
+	m.notifier, err = bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: cfg.AuditChannel, Logger: m.Logger})
 	if err != nil {
 		return err
 	}
@@ -120,22 +157,40 @@ func (m *Main) Run(ctx context.Context) error {
 	m.svc = approvals.New(approvals.Config{
 		Store:     m.db,
 		Providers: m.providers.Providers,
-		Notifier:  m.metrics.wrap(notifier),
+		Notifier:  m.metrics.wrap(m.notifier),
 		Policy:    pol,
 		Now:       m.Now,
 		Logger:    m.Logger,
 	})
-	m.bot, err = bot.New(bot.Config{Client: client, SigningSecret: cfg.SlackSigningSecret, Service: m.svc, Logger: m.Logger, Now: m.Now})
+	m.bot, err = bot.New(bot.Config{
+		Client: client, SigningSecret: cfg.SlackSigningSecret, SocketMode: cfg.SlackAppToken != "",
+		Service: m.svc, Logger: m.Logger, Now: m.Now,
+	})
 	if err != nil {
 		return err
 	}
 
+	// A policy edited while the bot was stopped is recorded before anything
+	// else is written under it.
+	last, _, err := m.db.LastEvent(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.svc.RecordPolicyAtStart(ctx, last.PolicyHash); err != nil {
+		return err
+	}
 	if err := m.svc.Resume(ctx); err != nil {
 		return err
 	}
 	m.sweep(ctx)
+	m.lastSummary = m.Now()
 	m.cron = cron.New(cron.WithChain(cron.Recover(cronLogger{m.Logger}), cron.SkipIfStillRunning(cronLogger{m.Logger})))
 	m.cron.Schedule(expiry, cron.FuncJob(func() { m.sweep(context.Background()) }))
+	m.cron.Schedule(summary, cron.FuncJob(func() {
+		if err := m.PostSummary(context.Background()); err != nil {
+			m.Logger.Error("audit summary", "err", err)
+		}
+	}))
 	m.cron.Start()
 	m.cronUp.Store(true)
 
@@ -151,14 +206,80 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Listener = ln
 	}
 	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.served = make(chan error, 1)
-	go func() {
+	m.served = make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := m.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.served <- err
 		}
-		close(m.served)
-	}()
+	})
+	if cfg.SlackAppToken != "" {
+		// Socket Mode: Slack's requests arrive over the app-level token's
+		// websocket; HTTP still serves /healthz and /metrics.
+		smCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		m.stopSocket = cancel
+		wg.Go(func() {
+			if err := m.bot.RunSocketMode(smCtx); err != nil {
+				m.served <- err
+			}
+		})
+	}
+	m.serving = &wg
 	return nil
+}
+
+func (m *Main) providersConfig() providers.Config {
+	cfg := m.Config
+	return providers.Config{
+		GitHubToken:             cfg.GitHubToken,
+		GitHubAppID:             cfg.GitHubAppID,
+		GitHubAppInstallationID: cfg.GitHubAppInstallationID,
+		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile,
+		GitHubAPIURL:            cfg.GitHubAPIURL,
+		PostgresDSN:             cfg.PostgresDSN,
+		Logger:                  m.Logger,
+	}
+}
+
+// PostSummary summarises the audit log since the previous summary (or since
+// start), runs drift detection, and posts the result with the chain anchor
+// to the audit channel.
+func (m *Main) PostSummary(ctx context.Context) error {
+	m.summaryMu.Lock()
+	defer m.summaryMu.Unlock()
+	now := m.Now()
+	period := now.Sub(m.lastSummary)
+	if period <= 0 {
+		period = time.Nanosecond
+	}
+	sum, err := m.svc.Summarize(ctx, m.db, period)
+	if err != nil {
+		return err
+	}
+	m.lastSummary = now
+	m.Logger.Info("audit summary", "requested", sum.Requested, "active", len(sum.Active), "drift", len(sum.Drift), "anchor", sum.Anchor.String())
+	if p, ok := any(m.notifier).(interface {
+		PostSummary(context.Context, *approvals.Summary) error
+	}); ok {
+		return p.PostSummary(ctx, sum)
+	}
+	return nil
+}
+
+// ReloadPolicy reads the policy file again and puts it in force (SIGHUP).
+// An invalid policy, or one that needs a provider the server did not start
+// with, is refused and the policy in force stays.
+func (m *Main) ReloadPolicy(ctx context.Context) error {
+	pol, err := loadPolicy(m.Config.PolicyFile)
+	if err != nil {
+		return fmt.Errorf("policy not reloaded, the previous one stays in force: %w", err)
+	}
+	for name, resources := range providers.Used(pol) {
+		if _, ok := m.providers.Providers[name]; !ok {
+			return fmt.Errorf("policy not reloaded: provider %s (used by %v) was not configured at start; restart accessbot to add it", name, resources)
+		}
+	}
+	return m.svc.SetPolicy(ctx, pol)
 }
 
 // sweep runs one expiry sweep.
@@ -203,6 +324,12 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.stopSocket != nil {
+		m.stopSocket()
+	}
+	if m.serving != nil {
+		m.serving.Wait()
 	}
 	if m.cron != nil {
 		m.cronUp.Store(false)
