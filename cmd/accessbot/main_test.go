@@ -283,7 +283,9 @@ func TestServeLifecycle(t *testing.T) {
 	if got := e2eActions(t, m, id); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("audit events %v, want %v", got, want)
 	}
-	w.slack.WaitFor(t, func() bool { return strings.Contains(e2eText(w.slack.CallsTo("chat.postMessage"), e2eAudit), "expired") }, 5*time.Second)
+	w.slack.WaitFor(t, func() bool {
+		return strings.Contains(e2eText(w.slack.CallsTo("chat.postMessage"), e2eAudit), "expired")
+	}, 5*time.Second)
 
 	if code, body := w.get(m, "/metrics"); code != http.StatusOK || !strings.Contains(body, `accessbot_events_total{action="granted"} 1`) {
 		t.Errorf("/metrics: %d, missing the granted counter:\n%.2000s", code, body)
