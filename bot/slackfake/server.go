@@ -92,6 +92,14 @@ type Server struct {
 
 // NewServer starts a fake Slack and closes it when the test ends.
 func NewServer(t testing.TB) *Server {
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake Slack outside tests (accessbot demo). Close it when
+// done.
+func Start() *Server {
 	s := &Server{failures: map[string][]Failure{}, messages: map[string]Call{}}
 	s.socket.acks = map[string]chan json.RawMessage{}
 	mux := http.NewServeMux()
@@ -103,11 +111,13 @@ func NewServer(t testing.TB) *Server {
 		http.NotFound(w, r)
 	})
 	s.srv = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		s.closeSocket()
-		s.srv.Close()
-	})
 	return s
+}
+
+// Close stops the server and its Socket Mode connection.
+func (s *Server) Close() {
+	s.closeSocket()
+	s.srv.Close()
 }
 
 // URL returns the server's base URL.
