@@ -1,18 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/bot"
@@ -39,20 +43,36 @@ func policyCommand(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// openStoreForCLI opens the database named by ACCESSBOT_DB_PATH. bbolt
-// locks the file, so while `accessbot serve` runs this fails within a
-// second or two with a message saying so.
+// openStoreForCLI opens the database named by ACCESSBOT_DB_PATH for an
+// operator command. The file must exist: a mistyped path must not answer
+// "intact, 0 records" from a new, empty database. bbolt locks the file, so
+// while `accessbot serve` runs this fails after about a second with a
+// message saying how to proceed (docs/audit.md).
 func openStoreForCLI() (Config, *store.DB, error) {
 	cfg, err := loadConfig()
 	if err != nil {
 		return cfg, nil, err
 	}
+	if _, err := os.Stat(cfg.DBPath); err != nil {
+		return cfg, nil, fmt.Errorf("database %s: %w (set ACCESSBOT_DB_PATH to the file `accessbot serve` uses)", cfg.DBPath, err)
+	}
 	db, err := store.Open(cfg.DBPath)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return cfg, nil, fmt.Errorf("%w\n%s", err, lockedHint)
+	}
 	if err != nil {
-		return cfg, nil, fmt.Errorf("%w\n(stop `accessbot serve` first, or copy the file and point ACCESSBOT_DB_PATH at the copy for read-only commands; in Slack, admins can `/access revoke ID` while it runs)", err)
+		return cfg, nil, err
 	}
 	return cfg, db, nil
 }
+
+// lockedHint says what to do when the database is held by `accessbot serve`.
+const lockedHint = `the operator commands need the database to themselves while they run:
+  - to revoke a grant now, use /access revoke ID in Slack (admins may revoke any grant),
+    or stop accessbot serve, run accessbot grants revoke ID, and start it again;
+  - to verify, export or query the audit log, stop accessbot serve for the moment it takes,
+    or run the command on a backup copy of the file (ACCESSBOT_DB_PATH=copy.db),
+    taken while accessbot serve was stopped`
 
 // grantsCommand is `accessbot grants list` and `accessbot grants revoke ID`.
 func grantsCommand(ctx context.Context, args []string, stdout io.Writer) error {
@@ -96,8 +116,17 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r, err := db.Request(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s", approvals.ErrorMessage(err))
+	}
+	// Only the provider of this grant is built: an emergency revoke of a
+	// GitHub grant must not wait for a PostgreSQL DSN, and a grant whose
+	// resource has left the policy is still revoked, with the settings it
+	// was made with.
+	used := &approvals.Policy{Resources: []approvals.Resource{{Name: r.Resource, Provider: r.Provider}}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	set, err := providers.Build(ctx, pol, providers.Config{
+	set, err := providers.Build(ctx, used, providers.Config{
 		GitHubToken: cfg.GitHubToken, GitHubAppID: cfg.GitHubAppID, GitHubAppInstallationID: cfg.GitHubAppInstallationID,
 		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile, GitHubAPIURL: cfg.GitHubAPIURL, PostgresDSN: cfg.PostgresDSN, Logger: log,
 	})
@@ -118,7 +147,7 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 		return fmt.Errorf("%s", approvals.ErrorMessage(err))
 	}
 	svc.Shutdown()
-	r, err := db.Request(ctx, id)
+	r, err = db.Request(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -176,11 +205,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// auditVerify is `accessbot audit verify [--expect-head HASH@N]`.
 func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("audit verify")
 	anchor := fs.String("expect-head", "", "HASH@N: record N must have hash HASH")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("audit verify: unexpected argument %q", fs.Arg(0))
 	}
 	var hash string
 	var n uint64
@@ -189,7 +222,7 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		var err error
 		n, err = strconv.ParseUint(count, 10, 64)
 		if !ok || h == "" || err != nil || n == 0 {
-			return usageError("audit verify: --expect-head wants HASH@N (as printed in the audit summary), got %q", *anchor)
+			return usageError("audit verify: --expect-head wants HASH@N (as printed by audit verify and the audit summary), got %q", *anchor)
 		}
 		hash = h
 	}
@@ -204,14 +237,19 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if hash != "" {
 		if err := db.VerifyAnchor(ctx, hash, n); err != nil {
-			return fmt.Errorf("audit log does not extend the anchor %s@%d: %w", hash, n, err)
+			return fmt.Errorf("audit log NOT intact: it does not extend the anchor %s@%d: %w", hash, n, err)
 		}
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d records, head %s\n", res.Count, res.Head)
+	if hash != "" {
+		fmt.Fprintf(stdout, "extends the anchor %s@%d\n", hash, n)
+	}
+	fmt.Fprintf(stdout, "anchor now: %s\n", res.Anchor())
 	return nil
 }
 
-// parseTimeFlag accepts RFC 3339 or a date.
+// parseTimeFlag accepts RFC 3339 (fractional seconds optional) or a date,
+// which means midnight UTC.
 func parseTimeFlag(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -224,11 +262,83 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 	return time.Time{}, usageError("--%s %q: use RFC 3339 (2026-11-22T09:00:00Z) or a date (2026-11-22)", name, v)
 }
 
-// exportColumns is the documented, stable export schema (README "Audit").
-var exportColumns = []string{"seq", "time", "actor", "action", "request_id", "resource", "provider",
-	"requester", "identity", "duration", "expires_at", "reason", "approvers", "outcome", "detail",
-	"policy_hash", "prev_hash", "hash"}
+// exportRecord is one line of `accessbot audit export`: the stable export
+// schema documented in docs/audit.md. Fields are only ever added, at the
+// end; every field is always present.
+type exportRecord struct {
+	Seq             uint64   `json:"seq"`
+	Time            string   `json:"time"`
+	Actor           string   `json:"actor"`
+	Action          string   `json:"action"`
+	RequestID       string   `json:"request_id"`
+	Resource        string   `json:"resource"`
+	Provider        string   `json:"provider"`
+	Requester       string   `json:"requester"`
+	Identity        string   `json:"identity"`
+	Duration        string   `json:"duration"`
+	DurationSeconds int64    `json:"duration_seconds"`
+	ExpiresAt       string   `json:"expires_at"`
+	Reason          string   `json:"reason"`
+	Approvers       []string `json:"approvers"`
+	Outcome         string   `json:"outcome"`
+	Detail          string   `json:"detail"`
+	PolicyHash      string   `json:"policy_hash"`
+	PrevHash        string   `json:"prev_hash"`
+	Hash            string   `json:"hash"`
+}
 
+// exportColumns are the CSV columns, in order: the JSON field names of
+// exportRecord.
+var exportColumns = []string{"seq", "time", "actor", "action", "request_id", "resource", "provider",
+	"requester", "identity", "duration", "duration_seconds", "expires_at", "reason", "approvers",
+	"outcome", "detail", "policy_hash", "prev_hash", "hash"}
+
+// newExportRecord maps an event to the export schema.
+func newExportRecord(ev approvals.Event) exportRecord {
+	rec := exportRecord{
+		Seq: ev.Seq, Time: formatTime(ev.Time), Actor: ev.Actor, Action: ev.Action,
+		RequestID: ev.RequestID, Resource: ev.Resource, Provider: ev.Provider, Requester: ev.Requester,
+		Identity: ev.Identity, ExpiresAt: formatTime(ev.ExpiresAt), Reason: ev.Reason,
+		Approvers: ev.Approvers, Outcome: ev.Outcome, Detail: ev.Detail,
+		PolicyHash: ev.PolicyHash, PrevHash: ev.PrevHash, Hash: ev.Hash,
+	}
+	if rec.Approvers == nil {
+		rec.Approvers = []string{}
+	}
+	if ev.Duration > 0 {
+		rec.Duration = approvals.FormatDuration(ev.Duration)
+		rec.DurationSeconds = int64(ev.Duration / time.Second)
+	}
+	return rec
+}
+
+// row returns rec as CSV cells in exportColumns order, each made safe to
+// open in a spreadsheet.
+func (rec exportRecord) row() []string {
+	cells := []string{
+		strconv.FormatUint(rec.Seq, 10), rec.Time, rec.Actor, rec.Action, rec.RequestID, rec.Resource,
+		rec.Provider, rec.Requester, rec.Identity, rec.Duration, strconv.FormatInt(rec.DurationSeconds, 10),
+		rec.ExpiresAt, rec.Reason, strings.Join(rec.Approvers, " "), rec.Outcome, rec.Detail,
+		rec.PolicyHash, rec.PrevHash, rec.Hash,
+	}
+	for i, c := range cells {
+		cells[i] = spreadsheetSafe(c)
+	}
+	return cells
+}
+
+// formatTime is RFC 3339 in UTC with as many fractional digits as needed,
+// or "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// auditExport is `accessbot audit export [--format jsonl|csv] [--since T]
+// [--until T]`. Events are written as they are read, a batch at a time, so
+// memory does not grow with the log.
 func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("audit export")
 	format := fs.String("format", "jsonl", "jsonl or csv")
@@ -236,6 +346,9 @@ func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
 	untilFlag := fs.String("until", "", "RFC 3339 time")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("audit export: unexpected argument %q", fs.Arg(0))
 	}
 	since, err := parseTimeFlag("since", *sinceFlag)
 	if err != nil {
@@ -245,6 +358,9 @@ func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return usageError("audit export: --since %s is not before --until %s", *sinceFlag, *untilFlag)
+	}
 	if *format != "jsonl" && *format != "csv" {
 		return usageError("audit export: --format must be jsonl or csv, got %q", *format)
 	}
@@ -253,63 +369,59 @@ func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	out := bufio.NewWriter(stdout)
+	var write func(exportRecord) error
 	if *format == "jsonl" {
-		enc := json.NewEncoder(stdout)
-		return db.EventsBetween(ctx, since, until, func(ev approvals.Event) error { return enc.Encode(exportRecord(ev)) })
-	}
-	w := csv.NewWriter(stdout)
-	w.Write(exportColumns)
-	err = db.EventsBetween(ctx, since, until, func(ev approvals.Event) error {
-		rec := exportRecord(ev)
-		row := make([]string, len(exportColumns))
-		for i, c := range exportColumns {
-			row[i] = spreadsheetSafe(fmt.Sprint(rec[c]))
+		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false)
+		write = func(rec exportRecord) error { return enc.Encode(rec) }
+	} else {
+		w := csv.NewWriter(out)
+		w.Write(exportColumns)
+		write = func(rec exportRecord) error {
+			w.Write(rec.row())
+			w.Flush() // into out, which buffers
+			return w.Error()
 		}
-		return w.Write(row)
-	})
-	w.Flush()
-	if err != nil {
-		return err
 	}
-	return w.Error()
+	err = db.EventsBetween(ctx, since, until, func(ev approvals.Event) error { return write(newExportRecord(ev)) })
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write export: %w", ferr)
+	}
+	return err
 }
 
-// exportRecord maps an event to the export schema.
-func exportRecord(ev approvals.Event) map[string]any {
-	expires := ""
-	if !ev.ExpiresAt.IsZero() {
-		expires = ev.ExpiresAt.UTC().Format(time.RFC3339Nano)
-	}
-	duration := ""
-	if ev.Duration > 0 {
-		duration = approvals.FormatDuration(ev.Duration)
-	}
-	return map[string]any{
-		"seq": ev.Seq, "time": ev.Time.UTC().Format(time.RFC3339Nano), "actor": ev.Actor, "action": ev.Action,
-		"request_id": ev.RequestID, "resource": ev.Resource, "provider": ev.Provider, "requester": ev.Requester,
-		"identity": ev.Identity, "duration": duration, "expires_at": expires, "reason": ev.Reason,
-		"approvers": strings.Join(ev.Approvers, " "), "outcome": ev.Outcome, "detail": ev.Detail,
-		"policy_hash": ev.PolicyHash, "prev_hash": ev.PrevHash, "hash": ev.Hash,
-	}
-}
-
-// spreadsheetSafe defuses cells a spreadsheet would run as a formula.
+// spreadsheetSafe defuses a cell a spreadsheet would run as a formula: one
+// starting with = + - @, a tab or a carriage return gets a leading
+// apostrophe. A cell that already starts with an apostrophe gets another,
+// so that dropping the first character of every cell starting with an
+// apostrophe gives back the exact text.
 func spreadsheetSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if s != "" && strings.ContainsRune("=+-@\t\r'", rune(s[0])) {
 		return "'" + s
 	}
 	return s
 }
 
+// auditWho is `accessbot audit who RESOURCE [--at RFC3339]`. It reads the
+// grants_by_resource index (store.DB.HoldersAt), not the audit log, so its
+// cost follows the grants of that resource made before the instant.
 func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageError("audit who: expected RESOURCE [--at RFC3339]")
-	}
-	resource := args[0]
 	fs := newFlags("audit who")
 	atFlag := fs.String("at", "", "RFC 3339 instant (default now)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	// The resource may come before or after the flag.
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("audit who: expected RESOURCE [--at RFC3339]")
+	}
+	resource := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("audit who: unexpected argument %q", fs.Arg(0))
 	}
 	at, err := parseTimeFlag("at", *atFlag)
 	if err != nil {
@@ -327,7 +439,10 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s at %s: %d holder(s)\n", resource, at.UTC().Format(time.RFC3339), len(holders))
+	fmt.Fprintf(stdout, "%s at %s: %d holder(s)\n", resource, at.UTC().Format(time.RFC3339Nano), len(holders))
+	if len(holders) == 0 {
+		return nil
+	}
 	tw := newTable(stdout, "ID", "REQUESTER", "IDENTITY", "GRANTED", "UNTIL", "APPROVERS")
 	for _, r := range holders {
 		until := r.ExpiresAt
