@@ -490,3 +490,38 @@ func TestServeRefusesToStart(t *testing.T) {
 		})
 	}
 }
+
+// With an app-level token the program takes Slack's requests over Socket
+// Mode, needs no signing secret, and refuses unsigned HTTP requests.
+func TestServeSocketMode(t *testing.T) {
+	w := newE2EWorld(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := w.config()
+	cfg.SlackAppToken, cfg.SlackSigningSecret = "xapp-e2e", ""
+	if err := cfg.validateServe(); err != nil {
+		t.Fatalf("Socket Mode configuration refused: %v", err)
+	}
+	m := &Main{Config: cfg, Logger: e2eLogger(), Now: w.clock.Now, Listener: ln}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	form := w.slack.Command(e2eAlice, "request payments-admin 1h INC-1 over the socket")
+	if ack := w.slack.SendSocket(t, "slash_commands", slackfake.CommandJSON(form), 5*time.Second); !strings.Contains(string(ack), "payments-admin") {
+		t.Errorf("Socket Mode ack %s does not confirm the request", ack)
+	}
+	if open, _ := m.db.OpenRequests(context.Background(), e2eAlice); len(open) != 1 {
+		t.Fatalf("%d open requests after a Socket Mode command, want 1", len(open))
+	}
+	r := slackfake.SignedRequest("", w.clock.Now(), slackfake.CommandsPath, []byte(form.Encode()))
+	if code, _ := w.post(m, r); code != http.StatusUnauthorized {
+		t.Errorf("HTTP command in Socket Mode without a signing secret: status %d, want 401", code)
+	}
+	if code, _ := w.get(m, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz in Socket Mode: %d", code)
+	}
+}
