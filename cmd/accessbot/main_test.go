@@ -525,3 +525,57 @@ func TestServeSocketMode(t *testing.T) {
 		t.Errorf("/healthz in Socket Mode: %d", code)
 	}
 }
+
+// The process dies while the provider grant call is under way: the request
+// was recorded as "granting" first, so the next start completes it, and it
+// expires on time after that.
+func TestRestartCompletesInterruptedGrant(t *testing.T) {
+	w := newE2EWorld(t)
+	m := w.start()
+	w.command(m, e2eAlice, "request payments-admin 1h INC-7 crash test")
+	open, _ := m.db.OpenRequests(context.Background(), e2eAlice)
+	if len(open) != 1 {
+		t.Fatalf("%d open requests", len(open))
+	}
+	id := open[0].ID
+	var msg slackfake.Call
+	w.slack.WaitFor(t, func() bool {
+		posts := w.slack.Posts(e2eApprovals)
+		if len(posts) > 0 {
+			msg = posts[0]
+		}
+		return len(posts) > 0
+	}, 5*time.Second)
+	w.github.DelayNext(http.MethodPut, e2eTeamPath, time.Second, 1)
+	payload := w.slack.BlockActions(e2eBob, "approve", id, msg.Channel, msg.TS)
+	if code, _ := w.post(m, slackfake.SignedInteraction(e2eSecret, w.clock.Now(), payload)); code != http.StatusOK {
+		t.Fatalf("approve: %d", code)
+	}
+	w.slack.WaitFor(t, func() bool {
+		r, err := m.db.Request(context.Background(), id)
+		return err == nil && r.Status == approvals.StatusGranting
+	}, 5*time.Second)
+	// Crash: the grant goroutine is still waiting for GitHub.
+	m.cron.Stop()
+	m.server.Close()
+	if err := m.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m2 := w.start()
+	defer m2.Close()
+	m2.svc.Wait()
+	r := w.request(m2, id)
+	if r.Status != approvals.StatusActive {
+		t.Fatalf("status %s after the restart, want active", r.Status)
+	}
+	if _, _, held := w.github.TeamMembership("acme", "payments-admins", "alice-gh"); !held {
+		t.Fatal("not a team member after the grant was completed")
+	}
+	w.clock.Advance(time.Hour + time.Second)
+	m2.sweep(context.Background())
+	m2.svc.Wait()
+	if _, _, held := w.github.TeamMembership("acme", "payments-admins", "alice-gh"); held {
+		t.Error("still a team member after the expiry")
+	}
+}
