@@ -579,3 +579,54 @@ func TestRestartCompletesInterruptedGrant(t *testing.T) {
 		t.Error("still a team member after the expiry")
 	}
 }
+
+// Drift detection runs with the summary: a GitHub team member with no
+// grant is standing access. On a JIT-only resource (drift: revoke) it is
+// removed, except for the allow-listed break-glass account; on a
+// report-only resource it is reported and left.
+func TestSummaryFindsAndRemovesDrift(t *testing.T) {
+	w := newE2EWorld(t)
+	w.github.AddTeam("acme", "sre")
+	w.writePolicy(e2ePolicy + `    drift: revoke
+    standing: [breakglass-gh]
+  - name: sre
+    provider: github
+    github: {org: acme, team: sre}
+    approvers: [U0BOB]
+    max_duration: 1h
+`)
+	w.github.AddTeamMember("acme", "payments-admins", "mallory-gh")
+	w.github.AddTeamMember("acme", "payments-admins", "breakglass-gh")
+	w.github.AddTeamMember("acme", "sre", "oldtimer-gh")
+	m := w.start()
+	defer m.Close()
+	id := w.requestAndApprove(m) // alice-gh holds payments-admin through a grant
+
+	if err := m.PostSummary(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	members := strings.Join(w.github.TeamMembers("acme", "payments-admins"), ",")
+	if strings.Contains(members, "mallory-gh") {
+		t.Errorf("standing access on a drift: revoke resource was left: members %s", members)
+	}
+	if !strings.Contains(members, "breakglass-gh") || !strings.Contains(members, "alice-gh") {
+		t.Errorf("allow-listed or granted member removed: members %s", members)
+	}
+	if got := w.github.TeamMembers("acme", "sre"); len(got) != 1 || got[0] != "oldtimer-gh" {
+		t.Errorf("report-only resource changed: members %v", got)
+	}
+	findings := map[string]string{}
+	_ = m.db.Events(context.Background(), func(ev approvals.Event) error {
+		if ev.Action == approvals.ActionDrift {
+			findings[ev.Identity] = ev.Outcome
+		}
+		return nil
+	})
+	want := map[string]string{"mallory-gh": "revoked", "oldtimer-gh": "reported"}
+	if len(findings) != len(want) || findings["mallory-gh"] != want["mallory-gh"] || findings["oldtimer-gh"] != want["oldtimer-gh"] {
+		t.Errorf("drift events %v, want %v", findings, want)
+	}
+	if r := w.request(m, id); r.Status != approvals.StatusActive {
+		t.Errorf("the granted request is %s after drift detection, want active", r.Status)
+	}
+}
