@@ -379,14 +379,22 @@ func (p *Provider) Holds(ctx context.Context, req approvals.HoldsRequest) (bool,
 }
 
 // Holders lists who holds the access, for drift detection. Team: the
-// active members (GitHub includes child teams' members; pending
-// memberships are not listed). Repository: the direct collaborators whose
-// permission is at least the requested one; access through teams or the
-// organization's base permission is not the resource's to revoke.
+// members (GitHub includes child teams' members) and the users invited to
+// the organization through the team, whose membership is pending.
+// Repository: the direct collaborators whose permission is at least the
+// requested one, and the users with a pending invitation of at least that
+// permission; access through teams or the organization's base permission
+// is not the resource's to revoke. Pending invitations are listed because
+// Holds counts them and Revoke cancels them: a grant to a user outside the
+// organization is listed from the moment it is made.
 //
 // API docs: https://docs.github.com/rest/teams/members#list-team-members
 //
+// API docs: https://docs.github.com/rest/teams/members#list-pending-team-invitations
+//
 // API docs: https://docs.github.com/rest/collaborators/collaborators#list-repository-collaborators
+//
+// API docs: https://docs.github.com/rest/collaborators/invitations#list-repository-invitations
 func (p *Provider) Holders(ctx context.Context, req approvals.HoldersRequest) ([]string, error) {
 	s, err := ParseSettings(req.Settings)
 	if err != nil {
@@ -405,9 +413,26 @@ func (p *Provider) Holders(ctx context.Context, req approvals.HoldersRequest) ([
 				logins = append(logins, u.GetLogin())
 			}
 			if resp.NextPage == 0 {
-				return logins, nil
+				break
 			}
 			opts.Page = resp.NextPage
+		}
+		c = call{method: "GET", path: fmt.Sprintf("/orgs/%s/teams/%s/invitations", s.Org, s.Team), kind: kindTeam}
+		invOpts := &gh.ListOptions{PerPage: 100}
+		for {
+			invs, resp, err := p.client.Teams.ListPendingTeamInvitationsBySlug(ctx, s.Org, s.Team, invOpts)
+			if err != nil {
+				return nil, p.fail(c, err)
+			}
+			for _, inv := range invs {
+				if inv.GetLogin() != "" { // an invitation by e-mail names no account
+					logins = append(logins, inv.GetLogin())
+				}
+			}
+			if resp.NextPage == 0 {
+				return dedupeLogins(logins), nil
+			}
+			invOpts.Page = resp.NextPage
 		}
 	}
 	want, _ := rank(s.Permission)
@@ -420,7 +445,29 @@ func (p *Provider) Holders(ctx context.Context, req approvals.HoldersRequest) ([
 	if err != nil {
 		return nil, err
 	}
-	return logins, nil
+	err = p.eachInvitation(ctx, s, func(inv *gh.RepositoryInvitation) {
+		if r, _ := rank(inv.GetPermissions()); inv.Invitee != nil && r >= want {
+			logins = append(logins, inv.Invitee.GetLogin())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dedupeLogins(logins), nil
+}
+
+// dedupeLogins drops repeated logins (compared case-insensitively, as
+// GitHub compares them), keeping the first spelling of each.
+func dedupeLogins(logins []string) []string {
+	seen := make(map[string]bool, len(logins))
+	out := logins[:0]
+	for _, l := range logins {
+		if k := strings.ToLower(l); !seen[k] {
+			seen[k] = true
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func teamMembershipPath(s Settings, login string) string {
@@ -538,21 +585,35 @@ func (p *Provider) isDirectCollaborator(ctx context.Context, s Settings, login s
 //
 // API docs: https://docs.github.com/rest/collaborators/invitations#list-repository-invitations
 func (p *Provider) invitations(ctx context.Context, s Settings, login string) ([]int64, error) {
+	var ids []int64
+	err := p.eachInvitation(ctx, s, func(inv *gh.RepositoryInvitation) {
+		if inv.Invitee != nil && strings.EqualFold(inv.Invitee.GetLogin(), login) {
+			ids = append(ids, inv.GetID())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// eachInvitation calls fn for every pending invitation to the repository,
+// all pages.
+//
+// API docs: https://docs.github.com/rest/collaborators/invitations#list-repository-invitations
+func (p *Provider) eachInvitation(ctx context.Context, s Settings, fn func(*gh.RepositoryInvitation)) error {
 	c := call{method: "GET", path: fmt.Sprintf("/repos/%s/%s/invitations", s.Org, s.Repo), kind: kindRepo}
 	opts := &gh.ListOptions{PerPage: 100}
-	var ids []int64
 	for {
 		invs, resp, err := p.client.Repositories.ListInvitations(ctx, s.Org, s.Repo, opts)
 		if err != nil {
-			return nil, p.fail(c, err)
+			return p.fail(c, err)
 		}
 		for _, inv := range invs {
-			if inv.Invitee != nil && strings.EqualFold(inv.Invitee.GetLogin(), login) {
-				ids = append(ids, inv.GetID())
-			}
+			fn(inv)
 		}
 		if resp.NextPage == 0 {
-			return ids, nil
+			return nil
 		}
 		opts.Page = resp.NextPage
 	}

@@ -169,6 +169,7 @@ func newServer(tb testing.TB) *Server {
 	mux.HandleFunc("PUT /orgs/{org}/teams/{team}/memberships/{login}", s.putTeamMembership)
 	mux.HandleFunc("DELETE /orgs/{org}/teams/{team}/memberships/{login}", s.deleteTeamMembership)
 	mux.HandleFunc("GET /orgs/{org}/teams/{team}/members", s.listTeamMembers)
+	mux.HandleFunc("GET /orgs/{org}/teams/{team}/invitations", s.listTeamInvitations)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators", s.listCollaborators)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{login}", s.isCollaborator)
 	mux.HandleFunc("PUT /repos/{owner}/{repo}/collaborators/{login}", s.putCollaborator)
@@ -909,6 +910,40 @@ func (s *Server) listTeamMembers(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, m := range paginate(w, r, ms) {
 		out = append(out, s.user(m.login))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listTeamInvitations serves GET /orgs/{org}/teams/{team}/invitations: the
+// pending memberships, as GitHub lists the organization invitations made
+// through the team. The fake keeps no invitation IDs for them; it derives
+// one from the login.
+func (s *Server) listTeamInvitations(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.teams[key(r.PathValue("org"), r.PathValue("team"))]
+	if t == nil {
+		writeError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	var ms []*membership
+	for _, m := range t.members {
+		if m.state == "pending" {
+			ms = append(ms, m)
+		}
+	}
+	slices.SortFunc(ms, func(a, b *membership) int { return strings.Compare(strings.ToLower(a.login), strings.ToLower(b.login)) })
+	out := []map[string]any{}
+	for _, m := range paginate(w, r, ms) {
+		out = append(out, map[string]any{
+			"id":                  userID(m.login),
+			"login":               m.login,
+			"email":               nil,
+			"role":                "direct_member",
+			"inviter":             s.user("accessbot[bot]"),
+			"team_count":          1,
+			"invitation_team_url": fmt.Sprintf("%s/organizations/%s/invitations/%d/teams", s.srv.URL, t.org, userID(m.login)),
+		})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

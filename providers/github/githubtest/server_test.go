@@ -45,6 +45,10 @@ func TestShapesDecodeWithGoGitHub(t *testing.T) {
 	if err != nil || m.GetState() != "pending" {
 		t.Fatalf("outsider membership = %v, %v; want pending", m, err)
 	}
+	teamInvs, _, err := c.Teams.ListPendingTeamInvitationsBySlug(ctx, "acme", "ops", nil)
+	if err != nil || len(teamInvs) != 1 || teamInvs[0].GetLogin() != "dave" || teamInvs[0].GetID() == 0 {
+		t.Fatalf("team invitations = %v, %v; want dave's", teamInvs, err)
+	}
 
 	perm, _, err := c.Repositories.GetPermissionLevel(ctx, "acme", "payments", "carol")
 	if err != nil || perm.GetPermission() != "write" || perm.GetUser().GetLogin() != "carol" || perm.GetUser().GetRoleName() != "maintain" {
