@@ -630,3 +630,14 @@ func TestSummaryFindsAndRemovesDrift(t *testing.T) {
 		t.Errorf("the granted request is %s after drift detection, want active", r.Status)
 	}
 }
+
+// The example policy the README points at stays valid.
+func TestExamplePolicyChecks(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"policy", "check", "../../examples/policy.yaml"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("policy check examples/policy.yaml: exit %d\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "ok, 4 resources") {
+		t.Errorf("policy check said %q", stdout.String())
+	}
+}
