@@ -2,15 +2,18 @@
 --
 -- Run once as a superuser (psql -f setup.sql), after replacing readonly
 -- with the roles your policy's postgres resources name (one GRANT each).
--- The provider's role needs no SUPERUSER and no CREATEROLE: on PostgreSQL
--- 15 and later, ADMIN OPTION on a role is what lets a role grant it to, and
--- revoke it from, others. It can therefore hand out exactly the roles listed
--- here and nothing else (and never a superuser role: that needs superuser).
+-- The provider's role needs no SUPERUSER and no CREATEROLE (which, on 15,
+-- would let it grant every role but the superuser ones): ADMIN OPTION on a
+-- role is what lets a role grant it to, and revoke it from, others. It can
+-- therefore hand out exactly the roles listed here and nothing else (and
+-- never a superuser role: that needs superuser).
 -- provider_test.go runs this file, with unique names, on every test run.
 
 -- The login role accessbot connects as (ACCESSBOT_POSTGRES_DSN). NOINHERIT:
 -- being a member of the roles it administers (PostgreSQL 15 makes every
--- holder of ADMIN OPTION a member) does not give it their privileges.
+-- holder of ADMIN OPTION a member) does not give it their privileges. On 15
+-- it can still SET ROLE to them, so guard its credentials as you would the
+-- roles' own (16 and later can take that away too: see below).
 CREATE ROLE accessbot LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE
   NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 8;
 COMMENT ON ROLE accessbot IS 'accessbot: grants and revokes the roles it holds ADMIN OPTION on';
