@@ -62,71 +62,207 @@ func benchDB(b *testing.B, name string, fill func(db *DB) error) *DB {
 	return db
 }
 
-// benchEvent is a typical audit event: about 450 bytes of JSON.
-func benchEvent(i int) approvals.Event {
-	return approvals.Event{
-		Time:       t0.Add(time.Duration(i) * time.Second),
-		Action:     approvals.ActionGranted,
-		Actor:      approvals.SystemActor,
-		RequestID:  fmt.Sprintf("ar-%08d", i/6),
-		Resource:   fmt.Sprintf("res-%03d", i%100),
-		Provider:   "github",
-		Requester:  fmt.Sprintf("U0USER%04d", i%5000),
-		Identity:   fmt.Sprintf("user%04d-gh", i%5000),
-		Duration:   2 * time.Hour,
-		ExpiresAt:  t0.Add(time.Duration(i)*time.Second + 2*time.Hour),
-		Reason:     "INC-4211 hotfix for the payments outage, rolling back the ledger migration",
-		Approvers:  []string{"U0BOB12345", "U0CAROL123"},
-		Outcome:    string(approvals.StatusActive),
-		Detail:     "invitation sent; access starts once accepted",
-		PolicyHash: "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea",
+// benchSizes are the audit log lengths the audit benchmarks compare: a
+// small log as the baseline, and a million events (-short: ten thousand).
+func benchSizes() []int {
+	if testing.Short() {
+		return []int{1_000, 10_000}
 	}
+	return []int{1_000, 1_000_000}
 }
 
-func auditEvents(n int) func(db *DB) error {
+// lifecycle stores the history that nEvents audit events tell, written the
+// way the approvals flow writes it (each request's record, its indexes and
+// its events in one transaction, here many requests per transaction): one
+// request every 3 minutes over 100 resources, each approved, granted for 1
+// to 4 hours and expired, five events apiece, but for the last hundred or
+// so, which are still active (four events). The events are typical, about
+// 600 bytes of JSON each.
+func lifecycle(nEvents int) func(db *DB) error {
+	active := (5-nEvents%5)%5 + 100
+	n := (nEvents + active) / 5
 	return func(db *DB) error {
-		const perTx = 50_000
+		const perTx = 10_000
 		for start := 0; start < n; start += perTx {
-			evs := make([]approvals.Event, 0, perTx)
-			for i := start; i < min(start+perTx, n); i++ {
-				evs = append(evs, benchEvent(i))
-			}
-			if err := db.bolt.Update(func(tx *bbolt.Tx) error { return appendEvents(tx, evs...) }); err != nil {
+			err := db.bolt.Update(func(tx *bbolt.Tx) error {
+				for i := start; i < min(start+perTx, n); i++ {
+					r, evs := lifecycleRequest(i, i >= n-active)
+					if err := putRequest(tx, r); err != nil {
+						return err
+					}
+					if err := reindex(tx, nil, r); err != nil {
+						return err
+					}
+					if err := appendEvents(tx, evs...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
 				return err
 			}
+		}
+		var head auditHead
+		if err := db.bolt.View(func(tx *bbolt.Tx) (err error) { head, err = readHead(tx); return err }); err != nil {
+			return err
+		}
+		if head.Seq != uint64(nEvents) {
+			return fmt.Errorf("wrote %d events, want %d", head.Seq, nEvents)
 		}
 		return nil
 	}
 }
 
-// BenchmarkVerify checks the hash chain of a million-event log; the
-// baseline reads and decodes the same events without checking them, so the
-// ratio is the price of verification.
-func BenchmarkVerify(b *testing.B) {
-	n := 1_000_000
-	if testing.Short() {
-		n = 10_000
+// lifecycleRequest is request i of lifecycle and its events.
+func lifecycleRequest(i int, active bool) (*approvals.Request, []approvals.Event) {
+	r := newRequest(fmt.Sprintf("ar-%08d", i), fmt.Sprintf("U0USER%04d", i%5000), lifecycleResource(i))
+	r.Identity = fmt.Sprintf("user%04d-gh", i%5000)
+	r.Reason = "INC-4211 hotfix for the payments outage, rolling back the ledger migration"
+	r.Duration = time.Duration(1+i%4) * time.Hour
+	r.CreatedAt = lifecycleCreated(i)
+	approved := r.CreatedAt.Add(30 * time.Second)
+	r.Approvals = []approvals.Approval{{Approver: "U0BOB12345", At: approved}}
+	r.DecidedBy, r.DecidedAt = "U0BOB12345", approved
+	r.GrantedAt = r.CreatedAt.Add(time.Minute)
+	r.ExpiresAt = r.GrantedAt.Add(r.Duration)
+	r.Status = approvals.StatusActive
+	if !active {
+		r.Status, r.EndedAt, r.EndedBy = approvals.StatusExpired, r.ExpiresAt, approvals.SystemActor
 	}
+	ev := func(action, actor string, at time.Time, status approvals.Status) approvals.Event {
+		e := approvals.Event{
+			Time: at, Action: action, Actor: actor, RequestID: r.ID, Resource: r.Resource,
+			Provider: r.Provider, Requester: r.Requester, Identity: r.Identity, Duration: r.Duration,
+			Reason: r.Reason, Outcome: string(status),
+			PolicyHash: "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea",
+		}
+		if action != approvals.ActionRequested {
+			e.Approvers = r.Approvers()
+		}
+		if action == approvals.ActionGranted || action == approvals.ActionExpired {
+			e.ExpiresAt = r.ExpiresAt
+		}
+		return e
+	}
+	evs := []approvals.Event{
+		ev(approvals.ActionRequested, r.Requester, r.CreatedAt, approvals.StatusPending),
+		ev(approvals.ActionApproved, "U0BOB12345", approved, approvals.StatusApproved),
+		ev(approvals.ActionGranting, approvals.SystemActor, r.GrantedAt, approvals.StatusGranting),
+		ev(approvals.ActionGranted, approvals.SystemActor, r.GrantedAt, approvals.StatusActive),
+	}
+	if !active {
+		evs = append(evs, ev(approvals.ActionExpired, approvals.SystemActor, r.EndedAt, approvals.StatusExpired))
+	}
+	return r, evs
+}
+
+func lifecycleResource(i int) string   { return fmt.Sprintf("res-%03d", i%100) }
+func lifecycleCreated(i int) time.Time { return t0.Add(time.Duration(i) * 3 * time.Minute) }
+
+// BenchmarkAuditVerify is `accessbot audit verify`: the hash chain of the
+// whole log, at 1,000 and 1,000,000 events. The read-only baseline reads
+// and decodes the same events without checking them, so verify/read-only
+// is the price of verification and the 1M/1k ratio shows the cost is
+// linear in the length of the log.
+func BenchmarkAuditVerify(b *testing.B) {
 	ctx := context.Background()
-	db := benchDB(b, fmt.Sprintf("audit-%d", n), auditEvents(n))
-	b.Run(fmt.Sprintf("verify/events=%d", n), func(b *testing.B) {
-		for b.Loop() {
-			res, err := db.Verify(ctx)
-			if err != nil || res.Count != uint64(n) {
-				b.Fatalf("Verify = %+v, %v", res, err)
+	for _, n := range benchSizes() {
+		db := benchDB(b, fmt.Sprintf("lifecycle-%d", n), lifecycle(n))
+		b.Run(fmt.Sprintf("events=%d/verify", n), func(b *testing.B) {
+			for b.Loop() {
+				res, err := db.Verify(ctx)
+				if err != nil || res.Count != uint64(n) {
+					b.Fatalf("Verify = %+v, %v", res, err)
+				}
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
-	})
-	b.Run(fmt.Sprintf("baseline-read/events=%d", n), func(b *testing.B) {
-		for b.Loop() {
-			count := 0
-			if err := db.Events(ctx, func(approvals.Event) error { count++; return nil }); err != nil || count != n {
-				b.Fatalf("Events: %d, %v", count, err)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
+		})
+		b.Run(fmt.Sprintf("events=%d/read-only", n), func(b *testing.B) {
+			for b.Loop() {
+				count := 0
+				if err := db.Events(ctx, func(approvals.Event) error { count++; return nil }); err != nil || count != n {
+					b.Fatalf("Events: %d, %v", count, err)
+				}
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
-	})
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
+		})
+	}
+}
+
+// BenchmarkAuditWho is `accessbot audit who RESOURCE --at T` on the same
+// databases, half way through their history, through the
+// grants_by_resource index (HoldersAt), against two ways of answering
+// without it: replaying the audit log, and scanning every request.
+func BenchmarkAuditWho(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchSizes() {
+		db := benchDB(b, fmt.Sprintf("lifecycle-%d", n), lifecycle(n))
+		mid := n / 5 / 2
+		resource, at := lifecycleResource(mid), lifecycleCreated(mid).Add(31*time.Minute)
+		want := -1
+		b.Run(fmt.Sprintf("events=%d/index", n), func(b *testing.B) {
+			for b.Loop() {
+				got, err := db.HoldersAt(ctx, resource, at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				want = len(got)
+			}
+			if want < 1 {
+				b.Fatalf("HoldersAt found %d holders of %s at %s, want at least the grant made half an hour before", want, resource, at)
+			}
+			b.ReportMetric(float64(want), "holders")
+		})
+		b.Run(fmt.Sprintf("events=%d/replay-audit", n), func(b *testing.B) {
+			for b.Loop() {
+				type span struct{ from, to time.Time }
+				grants := map[string]*span{}
+				err := db.Events(ctx, func(ev approvals.Event) error {
+					if ev.Resource != resource {
+						return nil
+					}
+					switch ev.Action {
+					case approvals.ActionGranted:
+						grants[ev.RequestID] = &span{from: ev.Time}
+					case approvals.ActionExpired, approvals.ActionRevoked:
+						if g := grants[ev.RequestID]; g != nil {
+							g.to = ev.Time
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := 0
+				for _, g := range grants {
+					if !at.Before(g.from) && (g.to.IsZero() || at.Before(g.to)) {
+						got++
+					}
+				}
+				if got != want {
+					b.Fatalf("replay found %d holders, the index %d", got, want)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("events=%d/scan-requests", n), func(b *testing.B) {
+			for b.Loop() {
+				got := 0
+				if err := db.AllRequests(ctx, func(r *approvals.Request) error {
+					if r.Resource == resource && r.ActiveAt(at) {
+						got++
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if got != want {
+					b.Fatalf("scan found %d holders, the index %d", got, want)
+				}
+			}
+		})
+	}
 }
 
 // grantHistory stores n requests, each granted once, over resources
