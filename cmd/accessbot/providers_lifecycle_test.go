@@ -100,9 +100,9 @@ func (n *lcNotifier) NotifyRequester(_ context.Context, r *approvals.Request, ev
 	return nil
 }
 
-func (n *lcNotifier) PostAudit(_ context.Context, r *approvals.Request, ev approvals.Event) error {
+func (n *lcNotifier) PostAudit(_ context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
 	n.record("audit %s %s", ev.Action, r.ID)
-	return nil
+	return approvals.MessageRef{}, nil
 }
 
 // seen returns the recorded calls of one kind for request id, as actions.
@@ -568,6 +568,83 @@ resources:
 				t.Cleanup(func() { exec(t, "REVOKE "+q(role)+" FROM "+q(alice)) })
 			},
 		})
+	})
+
+	// Names in the policy are identifiers, never SQL: a role really called
+	// `x"; DROP ROLE victim; --` is granted and revoked like any other, and
+	// an identity spelled like an injection is a role that does not exist.
+	t.Run("HostileNames", func(t *testing.T) {
+		victim := "victim_" + s
+		odd := `x"; DROP ROLE ` + victim + `; --`
+		hostile := alice + `"; DROP ROLE ` + victim + `; --`
+		t.Cleanup(func() {
+			exec(t, "DROP ROLE IF EXISTS "+q(odd))
+			exec(t, "DROP ROLE IF EXISTS "+q(victim))
+		})
+		exec(t, "CREATE ROLE "+q(victim)+" NOLOGIN")
+		exec(t, "CREATE ROLE "+q(odd)+" NOLOGIN")
+		exec(t, "GRANT "+q(odd)+" TO "+q(bot)+" WITH ADMIN OPTION")
+		members := func(t *testing.T, of string) []string {
+			t.Helper()
+			rows, err := su.Query(context.Background(), `
+				SELECT u.rolname::text FROM pg_auth_members m
+				  JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+				 WHERE r.rolname = $1 AND u.rolname <> $2 ORDER BY 1`, of, bot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		victimExists := func(t *testing.T) bool {
+			t.Helper()
+			var ok bool
+			if err := su.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", victim).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+
+		pol := fmt.Sprintf(`identities:
+  U0ALICE: {postgres: %q}
+  U0MALLORY: {postgres: %q}
+resources:
+  - name: odd-role
+    provider: postgres
+    postgres: {role: %q}
+    approvers: [U0BOB]
+    max_duration: 2h
+`, alice, hostile, odd)
+		w := lcNewWorld(t, pol, providers.Config{PostgresDSN: botDSN})
+		w.lifecycle(t, "odd-role", time.Hour, lcBackend{held: func(t *testing.T) bool {
+			return slices.Equal(members(t, odd), []string{alice})
+		}})
+		if !victimExists(t) {
+			t.Fatalf("role %s was dropped", victim)
+		}
+
+		r, err := w.svc.Submit(lcCtx(t), "U0MALLORY", "odd-role", time.Hour, lcReason)
+		if err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		w.svc.Wait()
+		if _, err := w.svc.Approve(lcCtx(t), lcApprover, r.ID); err != nil {
+			t.Fatalf("Approve: %v", err)
+		}
+		w.svc.Wait()
+		got := w.request(t, r.ID)
+		if got.Status != approvals.StatusFailed || !strings.Contains(got.LastError, "does not exist") {
+			t.Errorf("grant to %q: status %s, error %q; want failed, the role does not exist", hostile, got.Status, got.LastError)
+		}
+		if !victimExists(t) {
+			t.Fatalf("role %s was dropped", victim)
+		}
+		if m := members(t, odd); len(m) != 0 {
+			t.Errorf("members of %q = %q, want none", odd, m)
+		}
 	})
 }
 
