@@ -196,11 +196,14 @@ func (n *fakeNotifier) NotifyRequester(_ context.Context, r *Request, ev Event) 
 	return nil
 }
 
-func (n *fakeNotifier) PostAudit(_ context.Context, r *Request, ev Event) error {
+func (n *fakeNotifier) PostAudit(_ context.Context, r *Request, ev Event) (MessageRef, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.audit = append(n.audit, ev.Action)
-	return nil
+	if r == nil {
+		return MessageRef{}, nil
+	}
+	return MessageRef{ChannelID: "C0AUDIT", TS: "thread-" + r.ID}, nil
 }
 
 func (n *fakeNotifier) snapshot() (audit, dms []string) {

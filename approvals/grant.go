@@ -300,9 +300,11 @@ func (s *Service) announce(ctx context.Context, r *Request, action, actor string
 			s.log.Error("notify requester", "request_id", r.ID, "err", err)
 		}
 	}
-	if err := s.notifier.PostAudit(ctx, r, ev); err != nil {
+	thread, err := s.notifier.PostAudit(ctx, r, ev)
+	if err != nil {
 		s.log.Error("post audit event", "request_id", r.ID, "err", err)
 	}
+	s.recordAuditThread(ctx, r, thread)
 }
 
 // List returns actor's open requests and active grants.

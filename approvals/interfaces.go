@@ -16,8 +16,9 @@ type Store interface {
 	CreateRequest(ctx context.Context, r *Request, ev Event) error
 	// UpdateRequest re-reads request id inside a write transaction and calls
 	// fn with it. If fn returns an error nothing is written and the error is
-	// returned; otherwise the changed request and the events fn returns are
-	// committed together, and the stored request is returned. ENOTFOUND when
+	// returned; otherwise the changed request and the events fn returns
+	// (none, for a change that is not audited, such as a message reference)
+	// are committed together, and the stored request is returned. ENOTFOUND when
 	// there is no such request.
 	UpdateRequest(ctx context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error)
 	// Request returns request id, or ENOTFOUND.
@@ -110,6 +111,10 @@ type Notifier interface {
 	UpdateApprovalMessages(ctx context.Context, r *Request) error
 	// NotifyRequester tells the requester, by DM, what ev means for them.
 	NotifyRequester(ctx context.Context, r *Request, ev Event) error
-	// PostAudit posts ev to the audit channel, if one is configured.
-	PostAudit(ctx context.Context, r *Request, ev Event) error
+	// PostAudit posts ev to the audit channel, if one is configured. The
+	// posts about one request form a thread; PostAudit returns the message
+	// that opens it (r.AuditThread, or the one just posted), for the
+	// caller to record on the request, and a zero MessageRef when ev is
+	// about no request or nothing was posted.
+	PostAudit(ctx context.Context, r *Request, ev Event) (MessageRef, error)
 }

@@ -89,6 +89,10 @@ type Request struct {
 
 	// Messages are the approval messages posted for this request.
 	Messages []MessageRef `json:"messages,omitempty"`
+	// AuditThread is the audit channel message that opens this request's
+	// thread: later audit posts reply to it, and it is rewritten to show
+	// the current state. Kept so that a restart continues the thread.
+	AuditThread MessageRef `json:"audit_thread,omitzero"`
 }
 
 // Approvers returns the Slack IDs of everyone who approved, in order.

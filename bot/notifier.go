@@ -183,13 +183,13 @@ func (n *Notifier) NotifyRequester(ctx context.Context, r *approvals.Request, ev
 }
 
 // PostAudit posts ev to the audit channel, when one is configured.
-func (n *Notifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) error {
+func (n *Notifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
 	if n.audit == "" {
-		return nil
+		return approvals.MessageRef{}, nil
 	}
 	text := cut(auditText(r, ev), maxSectionText)
 	if _, err := n.api.post(ctx, n.audit, text, []slack.Block{section("audit", text)}); err != nil {
-		return fmt.Errorf("post audit event %s of %s: %w", ev.Action, ev.RequestID, err)
+		return approvals.MessageRef{}, fmt.Errorf("post audit event %s of %s: %w", ev.Action, ev.RequestID, err)
 	}
-	return nil
+	return approvals.MessageRef{}, nil
 }

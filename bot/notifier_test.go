@@ -103,7 +103,7 @@ func TestApprovalDMs(t *testing.T) {
 func TestNoAuditChannel(t *testing.T) {
 	n, s := newNotifier(t, "")
 	r := pendingRequest()
-	if err := n.PostAudit(context.Background(), r, approvals.Event{Action: approvals.ActionRequested, RequestID: r.ID}); err != nil {
+	if _, err := n.PostAudit(context.Background(), r, approvals.Event{Action: approvals.ActionRequested, RequestID: r.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Calls()) != 0 {
@@ -128,7 +128,7 @@ func TestAuditPosts(t *testing.T) {
 	for _, a := range actions {
 		ev := approvals.Event{Action: a, Actor: bob, RequestID: r.ID, Resource: r.Resource, Requester: alice,
 			Approvers: r.Approvers(), ExpiresAt: r.ExpiresAt, Reason: r.Reason, Identity: r.Identity, Duration: r.Duration}
-		if err := n.PostAudit(context.Background(), r, ev); err != nil {
+		if _, err := n.PostAudit(context.Background(), r, ev); err != nil {
 			t.Fatal(err)
 		}
 	}

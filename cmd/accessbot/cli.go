@@ -172,8 +172,8 @@ func (quietNotifier) UpdateApprovalMessages(context.Context, *approvals.Request)
 func (quietNotifier) NotifyRequester(context.Context, *approvals.Request, approvals.Event) error {
 	return nil
 }
-func (quietNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) error {
-	return nil
+func (quietNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) (approvals.MessageRef, error) {
+	return approvals.MessageRef{}, nil
 }
 
 // auditCommand is `accessbot audit verify|export|who`.

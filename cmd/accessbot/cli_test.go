@@ -80,7 +80,9 @@ func (cliNotifier) UpdateApprovalMessages(context.Context, *approvals.Request) e
 func (cliNotifier) NotifyRequester(context.Context, *approvals.Request, approvals.Event) error {
 	return nil
 }
-func (cliNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) error { return nil }
+func (cliNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) (approvals.MessageRef, error) {
+	return approvals.MessageRef{}, nil
+}
 
 // cliFixture is a database, its policy and the service writing to it.
 type cliFixture struct {

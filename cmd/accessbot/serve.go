@@ -403,7 +403,7 @@ type countingNotifier struct {
 	events *prometheus.CounterVec
 }
 
-func (c countingNotifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) error {
+func (c countingNotifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
 	c.events.WithLabelValues(ev.Action).Inc()
 	return c.Notifier.PostAudit(ctx, r, ev)
 }
