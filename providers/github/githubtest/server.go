@@ -1,7 +1,7 @@
 // Package githubtest is a fake GitHub REST API for tests and demos. It
-// speaks the paths and JSON shapes go-github uses for team memberships,
-// repository collaborators, repository invitations and GitHub App
-// installation tokens, keeps their state in memory, records every request,
+// speaks the paths and JSON shapes go-github uses for team memberships and
+// pending team invitations, repository collaborators, repository
+// invitations and GitHub App installation tokens, keeps their state in memory, records every request,
 // and fails requests on demand (5xx, rate limits, slow answers).
 //
 // A test starts one with NewServer, seeds it, points the provider at URL()
