@@ -35,8 +35,9 @@ type Notifier struct {
 	audit string
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	shown map[string]*shownState // request ID -> what its approval messages show
+	mu      sync.Mutex
+	shown   map[string]*shownState  // request ID -> what its approval messages show
+	threads map[string]*auditThread // request ID -> its audit thread
 }
 
 var _ approvals.Notifier = (*Notifier)(nil)
@@ -61,10 +62,11 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 		log = slog.Default()
 	}
 	return &Notifier{
-		api:   newSlackAPI(cfg.Client, log),
-		audit: cfg.AuditChannel,
-		log:   log,
-		shown: map[string]*shownState{},
+		api:     newSlackAPI(cfg.Client, log),
+		audit:   cfg.AuditChannel,
+		log:     log,
+		shown:   map[string]*shownState{},
+		threads: map[string]*auditThread{},
 	}, nil
 }
 
@@ -180,16 +182,4 @@ func (n *Notifier) NotifyRequester(ctx context.Context, r *approvals.Request, ev
 		return fmt.Errorf("notify requester of %s: %w", r.ID, err)
 	}
 	return nil
-}
-
-// PostAudit posts ev to the audit channel, when one is configured.
-func (n *Notifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
-	if n.audit == "" {
-		return approvals.MessageRef{}, nil
-	}
-	text := cut(auditText(r, ev), maxSectionText)
-	if _, err := n.api.post(ctx, n.audit, text, []slack.Block{section("audit", text)}); err != nil {
-		return approvals.MessageRef{}, fmt.Errorf("post audit event %s of %s: %w", ev.Action, ev.RequestID, err)
-	}
-	return approvals.MessageRef{}, nil
 }

@@ -247,13 +247,7 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 // first, then the request ID, the resource and the people as mentions.
 // Failures say "failed". r may be nil for events about no request.
 func auditText(r *approvals.Request, ev approvals.Event) string {
-	head := fmt.Sprintf("*%s*", strings.ReplaceAll(ev.Action, "_", " "))
-	if ev.RequestID != "" {
-		head += fmt.Sprintf(" · `%s`", escape(ev.RequestID))
-	}
-	if ev.Resource != "" {
-		head += fmt.Sprintf(" · *%s*", escape(ev.Resource))
-	}
+	head := auditHead(ev)
 	requester, approvers := mention(ev.Requester), mentionList(ev.Approvers)
 	var body string
 	switch ev.Action {

@@ -72,6 +72,18 @@ func (a *slackAPI) post(ctx context.Context, channel, text string, blocks []slac
 	return ref, err
 }
 
+// reply posts a message in the thread of parent.
+func (a *slackAPI) reply(ctx context.Context, parent approvals.MessageRef, text string, blocks []slack.Block) (approvals.MessageRef, error) {
+	var ref approvals.MessageRef
+	err := a.do(ctx, "chat.postMessage", func(ctx context.Context) error {
+		ch, ts, err := a.client.PostMessageContext(ctx, parent.ChannelID, slack.MsgOptionTS(parent.TS),
+			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionDisableLinkUnfurl())
+		ref = approvals.MessageRef{ChannelID: ch, TS: ts}
+		return err
+	})
+	return ref, err
+}
+
 // update rewrites a posted message.
 func (a *slackAPI) update(ctx context.Context, ref approvals.MessageRef, text string, blocks []slack.Block) error {
 	return a.do(ctx, "chat.update", func(ctx context.Context) error {

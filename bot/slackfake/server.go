@@ -171,6 +171,22 @@ func (s *Server) Posts(channel string) []Call {
 	})
 }
 
+// TopLevel returns the successful chat.postMessage calls to channel that
+// are not thread replies.
+func (s *Server) TopLevel(channel string) []Call {
+	return s.filter(func(c Call) bool {
+		return c.Method == "chat.postMessage" && c.Error == "" && c.Channel == channel && c.ThreadTS == ""
+	})
+}
+
+// Replies returns the successful chat.postMessage calls that reply in the
+// thread of the message at channel and ts, in order.
+func (s *Server) Replies(channel, ts string) []Call {
+	return s.filter(func(c Call) bool {
+		return c.Method == "chat.postMessage" && c.Error == "" && c.Channel == channel && c.ThreadTS == ts
+	})
+}
+
 // DMs returns the successful chat.postMessage calls to user's DM channel.
 func (s *Server) DMs(user string) []Call { return s.Posts(DMChannel(user)) }
 
@@ -402,6 +418,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			s.violations = append(s.violations, fmt.Sprintf("%s: text is %d characters, max %d", method, n, maxMessageText))
 			fail("msg_too_long")
 			return
+		}
+		if c.ThreadTS != "" {
+			// Slack threads are one level deep: a reply names a top-level
+			// message of the same channel.
+			if parent, ok := s.messages[c.Channel+"/"+c.ThreadTS]; !ok || parent.ThreadTS != "" {
+				s.violations = append(s.violations, fmt.Sprintf("%s: thread_ts %s is not a top-level message of %s", method, c.ThreadTS, c.Channel))
+			}
 		}
 		c.TS = s.nextTS()
 		s.calls = append(s.calls, c)
