@@ -120,6 +120,11 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s", approvals.ErrorMessage(err))
 	}
+	if r.Status == approvals.StatusApproved || r.Status == approvals.StatusGranting {
+		// Only the server finishes a grant; until it has, there is
+		// nothing recorded to revoke.
+		return fmt.Errorf("%s is %s: accessbot serve completes (or fails) the grant when it runs; revoke it once it is active", r.ID, r.Status)
+	}
 	// Only the provider of this grant is built: an emergency revoke of a
 	// GitHub grant must not wait for a PostgreSQL DSN, and a grant whose
 	// resource has left the policy is still revoked, with the settings it
@@ -239,6 +244,10 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := db.VerifyAnchor(ctx, hash, n); err != nil {
 			return fmt.Errorf("audit log NOT intact: it does not extend the anchor %s@%d: %w", hash, n, err)
 		}
+	}
+	if res.Count == 0 {
+		fmt.Fprintln(stdout, "audit log intact: 0 records (empty)")
+		return nil
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d records, head %s\n", res.Count, res.Head)
 	if hash != "" {

@@ -1093,3 +1093,37 @@ func TestCLIWhileServing(t *testing.T) {
 		t.Errorf("audit verify once the server is gone = %d, %q", code, errOut)
 	}
 }
+
+func TestAuditVerifyEmptyLog(t *testing.T) {
+	f := newCLIFixture(t)
+	f.close()
+	if code, out, errOut := runCLI(t, "audit", "verify"); code != 0 || out != "audit log intact: 0 records (empty)\n" {
+		t.Errorf("audit verify of an empty log = %d, %q, %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "audit", "verify", "--expect-head", "abc@1"); code != 1 || !strings.Contains(errOut, "the log ends at record 0") {
+		t.Errorf("audit verify --expect-head of an empty log = %d, %q", code, errOut)
+	}
+}
+
+// TestGrantsRevokeWhileGranting: a grant the server has not finished (a
+// crash between "granting" and "granted") cannot be revoked from the CLI,
+// and the message says what happens to it.
+func TestGrantsRevokeWhileGranting(t *testing.T) {
+	f := newCLIFixture(t)
+	id := f.submit(0, "U0CAROL", time.Hour, "month-end payroll run")
+	f.approve(time.Minute, id)
+	f.close()
+	editBolt(t, f.dbPath, func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("requests"))
+		v := bytes.Replace(b.Get([]byte(id)), []byte(`"status":"active"`), []byte(`"status":"granting"`), 1)
+		return b.Put([]byte(id), v)
+	})
+	before := len(events(t, f.dbPath))
+	code, _, errOut := runCLI(t, "grants", "revoke", id)
+	if code != 1 || !strings.Contains(errOut, id+" is granting: accessbot serve completes") {
+		t.Errorf("grants revoke of a grant in progress = %d, %q", code, errOut)
+	}
+	if n := len(events(t, f.dbPath)); n != before {
+		t.Errorf("the log grew from %d to %d events", before, n)
+	}
+}
