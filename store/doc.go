@@ -55,5 +55,11 @@
 //
 // A layout change bumps the schema version and adds a migration; Open
 // refuses a file with a version it does not know. The JSON field names of
-// approvals.Request and approvals.Event are part of the layout.
+// approvals.Request and approvals.Event are part of the layout. A new
+// optional field of approvals.Request (omitempty or omitzero, such as
+// audit_thread, the audit channel message that opens the request's thread)
+// reads as its zero value from older records, so adding one is not a
+// layout change; renaming or reinterpreting one is. Changes that are not
+// audited, such as recording a posted message, update the request and
+// append no event.
 package store
