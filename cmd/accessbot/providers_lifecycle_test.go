@@ -194,7 +194,7 @@ type lcBackend struct {
 	// held reports whether the access is there now.
 	held func(t *testing.T) bool
 	// give grants the access outside accessbot, as an admin would by hand,
-	// and registers its undo with t.Cleanup.
+	// and registers with t.Cleanup whatever undo the test needs.
 	give func(t *testing.T)
 }
 
@@ -211,6 +211,25 @@ func (w *lcWorld) request(t *testing.T, id string) *approvals.Request {
 		t.Fatalf("load %s: %v", id, err)
 	}
 	return r
+}
+
+// onlyRequest returns the ID of the one request in the audit log.
+func (w *lcWorld) onlyRequest(t *testing.T) string {
+	t.Helper()
+	var ids []string
+	err := w.db.Events(lcCtx(t), func(ev approvals.Event) error {
+		if ev.RequestID != "" && !slices.Contains(ids, ev.RequestID) {
+			ids = append(ids, ev.RequestID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 {
+		t.Fatalf("requests in the audit log = %q, want one", ids)
+	}
+	return ids[0]
 }
 
 // events returns the audit events of request id, in log order.
@@ -439,6 +458,36 @@ resources:
 		w := lcNewWorld(t, pol, cfg)
 		w.lifecycle(t, "payments-repo-write", 8*time.Hour, repo)
 		t.Run("AlreadyHeld", func(t *testing.T) { w.alreadyHeld(t, "payments-repo-write", repo) })
+	})
+	// A user outside the organization gets an invitation: the requester is
+	// told access starts once it is accepted, and the expiry cancels it.
+	t.Run("RepoInvitation", func(t *testing.T) {
+		const pol = `identities:
+  U0ALICE: {github: outsider-gh}
+resources:
+  - name: payments-repo-write
+    provider: github
+    github: {org: acme, repo: payments, permission: push}
+    approvers: [U0BOB]
+    max_duration: 8h
+`
+		srv.SetOutsider("outsider-gh")
+		w := lcNewWorld(t, pol, cfg)
+		w.lifecycle(t, "payments-repo-write", time.Hour, lcBackend{held: func(t *testing.T) bool {
+			return srv.Invitations("acme", "payments")["outsider-gh"] == "push"
+		}})
+		var granted []approvals.Event
+		for _, ev := range w.events(t, w.onlyRequest(t)) {
+			if ev.Action == approvals.ActionGranted {
+				granted = append(granted, ev)
+			}
+		}
+		if len(granted) != 1 || !strings.Contains(granted[0].Detail, "invitation") {
+			t.Errorf("granted events = %+v, want one whose detail tells of the invitation", granted)
+		}
+		if _, ok := srv.Collaborators("acme", "payments")["outsider-gh"]; ok {
+			t.Error("the outsider is a collaborator after expiry")
+		}
 	})
 	if u := srv.Unexpected(); len(u) != 0 {
 		t.Errorf("requests to paths GitHub does not have: %q", u)
