@@ -175,8 +175,8 @@ func shortTime(t time.Time) string { return t.UTC().Format("Jan 2 15:04 UTC") }
 // a reader of a summary wants it.
 func roughDuration(d time.Duration) string {
 	switch {
-	case d <= 0:
-		return "0s"
+	case d < time.Second:
+		return "under 1s"
 	case d < time.Minute:
 		return approvals.FormatDuration(d.Round(time.Second))
 	}
