@@ -2,7 +2,8 @@
 // (POST /slack/commands, POST /slack/interactions), their signature check,
 // the /access command and the approval buttons, and the Notifier that
 // renders the approval flow back into Slack (approval messages, DMs to the
-// requester, the audit channel).
+// requester, the audit channel: one thread per request, whose first message
+// shows the request's current state, and the periodic summary).
 //
 // It is thin and defensive. Every request is verified before it is read;
 // a click carries only a request ID and the request is reloaded through
