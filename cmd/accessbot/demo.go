@@ -112,15 +112,21 @@ func (d *demoRun) say(format string, args ...any) {
 	fmt.Fprintf(d.out, format+"\n", args...)
 }
 
+// shown is what Slack displays of a message: its blocks, or its
+// fallback text when it has none.
+func shown(c slackfake.Call) string {
+	if len(c.Blocks) > 0 {
+		c.Text = ""
+	}
+	return c.AllText()
+}
+
 // show prints a Slack message, indented.
 func (d *demoRun) show(who string, text string) {
 	text = strings.TrimSpace(text)
 	d.say("    %s:", who)
-	// A message's fallback text repeats its blocks: show each line once.
-	seen := map[string]bool{}
 	for _, line := range strings.Split(text, "\n") {
-		if line = strings.TrimSpace(line); line != "" && !seen[line] {
-			seen[line] = true
+		if line = strings.TrimSpace(line); line != "" {
 			d.say("      │ %s", line)
 		}
 	}
@@ -196,7 +202,7 @@ func (d *demoRun) run() error {
 	}
 	d.say("")
 	d.say("2. The approval message reaches #approvals (%s), with Approve / Deny buttons carrying %s:", demoApprovals, id)
-	d.show("approval message", msg.AllText())
+	d.show("approval message", shown(msg))
 
 	d.say("")
 	d.say("3. <@%s> clicks Approve.", demoApprover)
@@ -221,7 +227,7 @@ func (d *demoRun) run() error {
 		return err
 	}
 	dms := d.slack.DMs(demoRequester)
-	d.show("DM to the requester", dms[len(dms)-1].AllText())
+	d.show("DM to the requester", shown(dms[len(dms)-1]))
 
 	d.say("")
 	d.say("4. Time passes; the expiry sweep (ACCESSBOT_EXPIRY_SCHEDULE, here @every 1s) revokes at the expiry…")
@@ -255,7 +261,7 @@ func (d *demoRun) run() error {
 			} else if c.Method == "chat.update" {
 				label = "edit of the thread's first message"
 			}
-			d.show(label, c.AllText())
+			d.show(label, shown(c))
 		}
 	}
 

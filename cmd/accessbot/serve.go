@@ -258,12 +258,7 @@ func (m *Main) PostSummary(ctx context.Context) error {
 	}
 	m.lastSummary = now
 	m.Logger.Info("audit summary", "requested", sum.Requested, "active", len(sum.Active), "drift", len(sum.Drift), "anchor", sum.Anchor.String())
-	if p, ok := any(m.notifier).(interface {
-		PostSummary(context.Context, *approvals.Summary) error
-	}); ok {
-		return p.PostSummary(ctx, sum)
-	}
-	return nil
+	return m.notifier.PostSummary(ctx, sum)
 }
 
 // ReloadPolicy reads the policy file again and puts it in force (SIGHUP).
