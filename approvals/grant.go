@@ -129,6 +129,7 @@ func (s *Service) failGrant(ctx context.Context, id string, from Status, cause e
 func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
 	var action string
+	var closed bool
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
 		if err := s.mayRevoke(r, actor); err != nil {
 			return nil, err
@@ -148,6 +149,10 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 			r.RevokeRequestedBy = actor
 			r.RevokeRequestedAt = now
 			action = ActionRevokeAsked
+			ev := s.event(r, action, actor, now)
+			closing := s.closeExtension(r, "the grant is being revoked", now)
+			closed = len(closing) > 0
+			return append([]Event{ev}, closing...), nil
 		default:
 			return nil, errNoChange
 		}
@@ -164,6 +169,9 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		if action == ActionCancelled {
 			s.announce(ctx, r, ActionCancelled, actor, true)
 			return
+		}
+		if closed {
+			s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
 		}
 		s.revoke(ctx, r)
 	})
@@ -212,26 +220,33 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 	now := s.now()
 	if err != nil {
 		s.log.Error("revoke failed; it stays due", "request_id", r.ID, "resource", r.Resource, "err", err)
+		closed := false
 		r, uerr := s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
 			if r.Status != StatusActive {
 				return nil, errNoChange
 			}
+			closing := s.closeExtension(r, "the grant's revoke is due", now)
+			closed = len(closing) > 0
 			r.RevokeFailures++
 			r.LastError = err.Error()
 			r.RevokeRetryAt = now.Add(s.revokeBackoff(r.RevokeFailures))
 			ev := s.event(r, ActionRevokeFailed, SystemActor, now)
 			ev.Outcome = "failed"
 			ev.Detail = fmt.Sprintf("attempt %d failed, retrying at %s: %v", r.RevokeFailures, r.RevokeRetryAt.UTC().Format(time.RFC3339), err)
-			return []Event{ev}, nil
+			return append([]Event{ev}, closing...), nil
 		})
 		if uerr != nil {
 			s.logUpdate("record revoke failure", r.ID, uerr)
 			return
 		}
 		s.announce(ctx, r, ActionRevokeFailed, SystemActor, false)
+		if closed {
+			s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
+		}
 		return
 	}
 	action := ActionExpired
+	closed := false
 	r, err = s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
 		if r.Status != StatusActive {
 			return nil, errNoChange
@@ -245,7 +260,10 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 		r.EndedAt = now
 		r.RevokeRetryAt = time.Time{}
 		r.LastError = ""
-		return []Event{s.event(r, action, actor, now)}, nil
+		ev := s.event(r, action, actor, now)
+		closing := s.closeExtension(r, "the grant "+string(r.Status), now)
+		closed = len(closing) > 0
+		return append([]Event{ev}, closing...), nil
 	})
 	if err != nil {
 		s.logUpdate("record revoke", r.ID, err)
@@ -253,6 +271,9 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 	}
 	s.log.Info("access removed", "request_id", r.ID, "resource", r.Resource, "action", action)
 	s.announce(ctx, r, action, r.EndedBy, true)
+	if closed {
+		s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
+	}
 }
 
 func (s *Service) revokeBackoff(failures int) time.Duration {
@@ -280,6 +301,9 @@ func (s *Service) Resume(ctx context.Context) error {
 			s.background(ctx, func(ctx context.Context) { s.grant(ctx, id) })
 		case r.Status == StatusPending && len(r.Messages) == 0:
 			s.background(ctx, func(ctx context.Context) { s.ask(ctx, id) })
+		case r.Status == StatusActive && r.PendingExtension() != nil && len(r.PendingExtension().Messages) == 0:
+			round := len(r.Extensions) - 1
+			s.background(ctx, func(ctx context.Context) { s.askExtension(ctx, id, round) })
 		}
 	}
 	return nil

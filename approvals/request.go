@@ -93,6 +93,10 @@ type Request struct {
 	// thread: later audit posts reply to it, and it is rewritten to show
 	// the current state. Kept so that a restart continues the thread.
 	AuditThread MessageRef `json:"audit_thread,omitzero"`
+	// Extensions are the rounds of "/access extend" on this grant, oldest
+	// first; only the last can be pending. ExpiresAt already includes every
+	// approved one; Duration stays what was asked for at submit.
+	Extensions []Extension `json:"extensions,omitempty"`
 }
 
 // Approvers returns the Slack IDs of everyone who approved, in order.
@@ -146,5 +150,11 @@ func (r *Request) Clone() *Request {
 	c.Settings = append(json.RawMessage(nil), r.Settings...)
 	c.Approvals = append([]Approval(nil), r.Approvals...)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
+	if r.Extensions != nil {
+		c.Extensions = make([]Extension, len(r.Extensions))
+		for i, e := range r.Extensions {
+			c.Extensions[i] = e.clone()
+		}
+	}
 	return &c
 }

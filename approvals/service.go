@@ -282,8 +282,13 @@ func (s *Service) event(r *Request, action, actor string, now time.Time) Event {
 // actor).
 func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
-	decided := false
+	decided, extension := false, false
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
+			evs, done, err := s.decideExtension(r, actor, true)
+			decided = done
+			return evs, err
+		}
 		if err := s.mayDecide(r, actor); err != nil {
 			return nil, err
 		}
@@ -303,6 +308,14 @@ func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, erro
 	if err != nil {
 		return nil, err
 	}
+	if extension {
+		action := ActionExtensionApproval
+		if decided {
+			action = ActionExtended
+		}
+		s.extensionDecided(ctx, r, action, actor)
+		return r, nil
+	}
 	if decided {
 		s.log.Info("request approved", "request_id", id, "approvers", r.Approvers())
 		s.background(ctx, func(ctx context.Context) {
@@ -315,10 +328,18 @@ func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, erro
 	return r, nil
 }
 
-// Deny records actor's refusal; one approver's no ends the request.
+// Deny records actor's refusal; one approver's no ends the request. On an
+// active grant with a pending extension, Approve and Deny decide the
+// extension instead (see Extend): a denied extension leaves the grant as it
+// was.
 func (s *Service) Deny(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
+	extension := false
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
+			evs, _, err := s.decideExtension(r, actor, false)
+			return evs, err
+		}
 		if err := s.mayDecide(r, actor); err != nil {
 			return nil, err
 		}
@@ -330,6 +351,10 @@ func (s *Service) Deny(ctx context.Context, actor, id string) (*Request, error) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if extension {
+		s.extensionDecided(ctx, r, ActionExtensionDenied, actor)
+		return r, nil
 	}
 	s.log.Info("request denied", "request_id", id, "by", actor)
 	s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionDenied, actor, true) })

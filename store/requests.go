@@ -17,8 +17,9 @@ import (
 )
 
 var (
-	_ approvals.Store    = (*DB)(nil)
-	_ approvals.AuditLog = (*DB)(nil)
+	_ approvals.Store       = (*DB)(nil)
+	_ approvals.AuditLog    = (*DB)(nil)
+	_ approvals.HolderIndex = (*DB)(nil)
 )
 
 // batchSize is how many records a long read decodes per read transaction.

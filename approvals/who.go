@@ -1,0 +1,61 @@
+package approvals
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// HolderIndex answers "who holds RESOURCE at T" from an index, so the
+// cost follows the grants of that resource. The store implements it; a
+// Store that does not is read through its open requests instead.
+type HolderIndex interface {
+	// HoldersAt returns the requests whose grant of resource was in force
+	// at instant at (Request.ActiveAt), in the order they were granted.
+	HoldersAt(ctx context.Context, resource string, at time.Time) ([]*Request, error)
+}
+
+// Who returns the current holders of resource, in the order they were
+// granted, for actor: an approver of the resource or an admin. A grant
+// past its expiry whose revoke has not yet succeeded is still held and is
+// listed. An admin may ask about a resource no longer in the policy while
+// someone still holds it. Errors: EINVALID (unknown resource), EFORBIDDEN.
+func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, error) {
+	p := s.Policy()
+	res, known := p.Resource(resource)
+	admin := p.IsAdmin(actor)
+	unknown := Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+	switch {
+	case !known && !admin:
+		return nil, unknown
+	case known && !admin && !res.IsApprover(actor):
+		return nil, Errorf(EFORBIDDEN, "only the approvers of %s (%s) and admins can see who holds it", res.Name, mentions(res.Approvers))
+	}
+	holders, err := s.holdersAt(ctx, resource, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("read holders of %s: %w", resource, err)
+	}
+	if !known && len(holders) == 0 {
+		return nil, unknown
+	}
+	return holders, nil
+}
+
+// holdersAt reads the holders of resource at through the store's index
+// when it has one.
+func (s *Service) holdersAt(ctx context.Context, resource string, at time.Time) ([]*Request, error) {
+	if idx, ok := s.store.(HolderIndex); ok {
+		return idx.HoldersAt(ctx, resource, at)
+	}
+	open, err := s.store.OpenRequests(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []*Request
+	for _, r := range open {
+		if r.Resource == resource && r.ActiveAt(at) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
