@@ -573,9 +573,8 @@ func TestHelpListResources(t *testing.T) {
 
 	id := h.request(alice, "sre-oncall", "30m", "pager")
 	mustContain(t, "list", h.command(alice, "list").Text, id, "sre-oncall", "pending", "0 of 2")
-	for _, text := range []string{"extend " + id + " 1h more", "who sre-oncall"} {
-		mustContain(t, text, h.command(alice, text).Text, "not available yet")
-	}
+	mustContain(t, "extend of a pending request", h.command(alice, "extend "+id+" 1h more").Text, id, "not granted yet")
+	mustContain(t, "who by a non-approver", h.command(alice, "who sre-oncall").Text, "only the approvers")
 }
 
 // TestRequestModal opens the modal with "/access request" and files the

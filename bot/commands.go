@@ -21,9 +21,10 @@ const nothingRequestable = "There is nothing you can request: you have no accoun
 
 // Command handles one /access command and returns the ephemeral reply, or
 // nil for an empty acknowledgement (the request modal was opened). On this
-// path only store commits happen (Service.Submit, Revoke) plus, for the
-// modal, views.open, bounded by viewsOpenTimeout; approval messages, grants
-// and revokes run in the background.
+// path only store commits and reads happen (Service.Submit, Revoke,
+// Extend, Who) plus, for the modal, views.open, bounded by
+// viewsOpenTimeout; approval messages, grants and revokes run in the
+// background.
 func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 	user := cmd.UserID
 	c, err := commands.Parse(cmd.Text)
@@ -64,9 +65,17 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		}
 		return ephemeral(revokeText(r, user))
 	case commands.Extend:
-		return ephemeral(fmt.Sprintf("`/access extend` is not available yet. To keep access past its expiry, file a new request once `%s` has ended.", escape(c.ID)))
+		r, err := b.svc.Extend(ctx, user, c.ID, c.Duration, c.Reason)
+		if err != nil {
+			return ephemeral(b.errorText(err, "extend", user))
+		}
+		return ephemeral(extendText(r))
 	case commands.Who:
-		return ephemeral("`/access who` is not available yet; `accessbot audit who " + escape(c.Resource) + "` answers it on the server.")
+		holders, err := b.svc.Who(ctx, user, c.Resource)
+		if err != nil {
+			return ephemeral(b.errorText(err, "who", user))
+		}
+		return ephemeral(whoText(c.Resource, holders, b.now()))
 	}
 	return ephemeral(commands.Help())
 }
@@ -91,6 +100,9 @@ func listText(rs []*approvals.Request) string {
 			fmt.Fprintf(&b, "approved by %s, being granted", mentionList(r.Approvers()))
 		case approvals.StatusActive:
 			fmt.Fprintf(&b, "active until %s, approved by %s", when(r.ExpiresAt), mentionList(r.Approvers()))
+			if e := r.PendingExtension(); e != nil {
+				fmt.Fprintf(&b, "; extension of %s waiting for approval (%d of %d)", approvals.FormatDuration(e.Duration), len(e.Approvals), e.Required)
+			}
 			if r.RevokeRequestedBy != "" {
 				fmt.Fprintf(&b, "; revocation requested by %s", mention(r.RevokeRequestedBy))
 			}

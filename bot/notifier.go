@@ -76,7 +76,7 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 // unless the resource allows self-approval. It returns every message
 // posted, also when some posts failed.
 func (n *Notifier) PostApprovalRequest(ctx context.Context, r *approvals.Request, res approvals.Resource) ([]approvals.MessageRef, error) {
-	text, blocks := approvalText(r), approvalBlocks(r)
+	text, blocks := approvalMessage(r)
 	if res.ApprovalChannel != "" {
 		ref, err := n.api.post(ctx, res.ApprovalChannel, text, blocks)
 		if err != nil {
@@ -104,11 +104,13 @@ func (n *Notifier) PostApprovalRequest(ctx context.Context, r *approvals.Request
 }
 
 // UpdateApprovalMessages rewrites every approval message of r to show
-// where it stands; once r is decided the buttons are gone. A snapshot
+// where it stands, and those of its latest extension round; once r (or
+// the extension) is decided the buttons are gone. A snapshot
 // older than what the messages already show is skipped.
 func (n *Notifier) UpdateApprovalMessages(ctx context.Context, r *approvals.Request) error {
+	extErr := n.updateExtensionMessages(ctx, r)
 	if len(r.Messages) == 0 {
-		return nil
+		return extErr
 	}
 	st := n.state(r.ID)
 	st.mu.Lock()
@@ -116,7 +118,7 @@ func (n *Notifier) UpdateApprovalMessages(ctx context.Context, r *approvals.Requ
 	rank := progress(r)
 	if rank < st.rank {
 		n.log.Debug("skipping stale approval message update", "request_id", r.ID, "status", r.Status)
-		return nil
+		return extErr
 	}
 	st.rank = rank
 	if r.Status.Final() {
@@ -129,7 +131,7 @@ func (n *Notifier) UpdateApprovalMessages(ctx context.Context, r *approvals.Requ
 			errs = append(errs, fmt.Errorf("update approval message %s/%s of %s: %w", ref.ChannelID, ref.TS, r.ID, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, extErr)...)
 }
 
 // state returns the rewrite state of a request's messages. Entries of
@@ -157,7 +159,8 @@ func (n *Notifier) state(id string) *shownState {
 }
 
 // progress ranks how far r has come; stored states only move forward, and
-// so do the approvals of a pending request and the revoke of an active one.
+// so do the approvals of a pending request and the extensions and the
+// revoke of an active one.
 func progress(r *approvals.Request) int {
 	switch r.Status {
 	case approvals.StatusPending:
@@ -167,10 +170,7 @@ func progress(r *approvals.Request) int {
 	case approvals.StatusGranting:
 		return 2000
 	case approvals.StatusActive:
-		if r.RevokeRequestedBy != "" {
-			return 3001
-		}
-		return 3000
+		return 3000 + activeProgress(r)
 	}
 	return 4000
 }

@@ -240,6 +240,9 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 	case approvals.ActionRevokeFailed:
 		return fmt.Sprintf(":warning: Removing your access to %s (request %s) failed; accessbot keeps retrying.", res, id)
 	}
+	if s, ok := extensionRequesterText(r, ev); ok {
+		return s
+	}
 	return fmt.Sprintf("Request %s for %s: %s.", id, res, escape(ev.Action))
 }
 
@@ -287,6 +290,10 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 		}
 		body += ". Error: " + userText(detail(r, ev), maxDetail)
 	default:
+		if b, ok := extensionAuditBody(r, ev); ok {
+			body = b
+			break
+		}
 		body = fmt.Sprintf("by %s.", mention(ev.Actor))
 		if ev.Requester != "" {
 			body += " Requester: " + requester + "."
