@@ -15,6 +15,14 @@
 //	   ├──cancel─▶ cancelled  └─────────────┴──error──▶ failed
 //	   └─held (checked before approvers are asked)──▶ already_held
 //
+// An active grant may be extended (Service.Extend): a new approval round
+// under the same ID, kept in Request.Extensions, that moves ExpiresAt when
+// approved and is closed, never applied, when the grant ends first:
+//
+//	extension pending ──approve×N──▶ approved (ExpiresAt moved)
+//	         ├──deny──▶ denied (grant unchanged)
+//	         └──grant expired, revoked or being revoked──▶ closed
+//
 // "granting" is written before the provider is called, so a crash between
 // the provider call and the record of its result is completed on restart
 // (grants are idempotent) rather than mistaken for access held outside

@@ -36,9 +36,10 @@
 //     (ECONFLICT) and OpenRequests reads only open requests.
 //   - revokes_by_time holds one key per request that has a revoke due
 //     (approvals.Request.RevokeDueAt); it moves when a person asks for an
-//     early revoke or a failed revoke is rescheduled, and goes when the grant
-//     ends. DueRevokes walks it from the start while the time is at or
-//     before now, so a sweep reads only what is due.
+//     early revoke, a failed revoke is rescheduled or an extension moves the
+//     expiry, and goes when the grant ends. DueRevokes walks it from the
+//     start while the time is at or before now, so a sweep reads only what
+//     is due.
 //   - grants_by_resource holds one key per request that was ever granted,
 //     kept after the grant ends, because it is history: HoldersAt answers
 //     "who held RESOURCE at T" by seeking to RESOURCE and stopping at the
