@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +186,31 @@ func extensionAuditBody(r *approvals.Request, ev approvals.Event) (string, bool)
 			approvals.FormatDuration(e.Duration), closedWhy(r)), true
 	}
 	return "", false
+}
+
+// extensionNote says, for the request's own approval message, how the
+// grant was extended and whether an extension is waiting.
+func extensionNote(r *approvals.Request) string {
+	var total time.Duration
+	var by []string
+	for _, e := range r.Extensions {
+		if e.Status == approvals.ExtensionApproved {
+			total += e.Duration
+			for _, a := range e.Approvers() {
+				if !slices.Contains(by, a) {
+					by = append(by, a)
+				}
+			}
+		}
+	}
+	s := ""
+	if total > 0 {
+		s = fmt.Sprintf(" Extended by %s (approved by %s).", approvals.FormatDuration(total), mentionList(by))
+	}
+	if e := r.PendingExtension(); e != nil {
+		s += fmt.Sprintf(" Extension of %s waiting for approval.", approvals.FormatDuration(e.Duration))
+	}
+	return s
 }
 
 // closedWhy says why an extension of r was closed: its grant ended or is

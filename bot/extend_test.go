@@ -96,7 +96,7 @@ func TestExtendLifecycle(t *testing.T) {
 		t.Errorf("buttons left on the extension message")
 	}
 	mustContain(t, "decided extension message", cur.AllText(), "Extended", "<@"+carol+">", rfc3339(newExpiry))
-	mustContain(t, "original approval message", h.current(origRef).AllText(), "Granted", rfc3339(newExpiry))
+	mustContain(t, "original approval message", h.current(origRef).AllText(), "Granted", rfc3339(newExpiry), "Extended by 2h")
 	dms := h.slack.DMs(alice)
 	mustContain(t, "requester DM", dms[len(dms)-1].Text, "extended", id, rfc3339(newExpiry), "<@"+carol+">")
 	mustContain(t, "extension requested audit post", h.auditPost("extension requested", id), "payments-admin", "<@"+alice+">", "still debugging INC-1")

@@ -159,7 +159,7 @@ func approvalStatus(r *approvals.Request) string {
 		return fmt.Sprintf(":white_check_mark: *Approved* by %s (%d of %d). Granting access…",
 			mentionList(r.Approvers()), len(r.Approvals), r.Required)
 	case approvals.StatusActive:
-		s := fmt.Sprintf(":white_check_mark: *Granted*.%s Access until %s.", approved, when(r.ExpiresAt))
+		s := fmt.Sprintf(":white_check_mark: *Granted*.%s Access until %s.", approved, when(r.ExpiresAt)) + extensionNote(r)
 		if r.RevokeRequestedBy != "" {
 			s += fmt.Sprintf(" Revocation requested by %s.", mention(r.RevokeRequestedBy))
 		}
