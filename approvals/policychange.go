@@ -32,7 +32,18 @@ func (s *Service) SetPolicy(ctx context.Context, p *Policy) error {
 	}
 	s.policy.Store(p)
 	s.log.Info("policy loaded", "policy_hash", p.Hash, "changes", ev.Detail)
+	s.postPolicyEvent(ctx, ev)
 	return nil
+}
+
+// postPolicyEvent tells the audit channel that the rules changed: who may
+// approve what is as much part of the record as each decision.
+func (s *Service) postPolicyEvent(ctx context.Context, ev Event) {
+	s.background(ctx, func(ctx context.Context) {
+		if _, err := s.notifier.PostAudit(ctx, nil, ev); err != nil {
+			s.log.Error("post policy change", "err", err)
+		}
+	})
 }
 
 // RecordPolicyAtStart appends a policy_loaded event when the policy in
@@ -48,10 +59,15 @@ func (s *Service) RecordPolicyAtStart(ctx context.Context, lastPolicyHash string
 		detail = fmt.Sprintf("policy changed while accessbot was stopped (was %.12s); %d resources now: %s",
 			lastPolicyHash, len(p.Resources), strings.Join(resourceNames(p), ", "))
 	}
-	return s.store.AppendEvent(ctx, Event{
+	ev := Event{
 		Time: s.now(), Action: ActionPolicyLoaded, Actor: SystemActor, Outcome: "loaded",
 		Detail: detail, PolicyHash: p.Hash,
-	})
+	}
+	if err := s.store.AppendEvent(ctx, ev); err != nil {
+		return err
+	}
+	s.postPolicyEvent(ctx, ev)
+	return nil
 }
 
 func resourceNames(p *Policy) []string {

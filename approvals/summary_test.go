@@ -100,6 +100,10 @@ func TestSetPolicyRecordsWhatChanged(t *testing.T) {
 		!strings.Contains(ev.Detail, "resource removed: nobody") {
 		t.Fatalf("policy event: %+v", ev)
 	}
+	h.svc.Wait()
+	if audit, _ := h.notifier.snapshot(); len(audit) == 0 || audit[len(audit)-1] != ActionPolicyLoaded {
+		t.Errorf("audit channel posts %v; want the policy change posted", audit)
+	}
 	// The new approver list applies to pending requests at once.
 	r, _ := h.svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
 	if _, err := h.svc.Approve(ctx, "UCAROL", r.ID); ErrorCode(err) != EFORBIDDEN {

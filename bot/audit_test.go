@@ -152,7 +152,7 @@ func TestAuditThreadConcurrent(t *testing.T) {
 func TestAuditTopLevel(t *testing.T) {
 	n, s := newNotifier(t, auditChannel)
 	for _, ev := range []approvals.Event{
-		{Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, Detail: "policy v2 loaded"},
+		{Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, Detail: "policy v2 loaded", PolicyHash: "0123456789abcdef"},
 		{Action: approvals.ActionDrift, Actor: approvals.SystemActor, Resource: "payments-admin", Identity: "mallory", Detail: "mallory holds it with no grant"},
 	} {
 		ref, err := n.PostAudit(context.Background(), nil, ev)
@@ -167,7 +167,7 @@ func TestAuditTopLevel(t *testing.T) {
 	if len(top) != 2 || len(s.Updates()) != 0 {
 		t.Fatalf("%d top-level posts and %d updates, want 2 and 0:\n%s", len(top), len(s.Updates()), s.Summary())
 	}
-	mustContain(t, "policy post", top[0].Text, "*policy loaded*", "policy v2 loaded")
+	mustContain(t, "policy post", top[0].Text, "*policy loaded*", "policy v2 loaded", "`0123456789ab`")
 	mustContain(t, "drift post", top[1].Text, "*drift*", "payments-admin", "mallory")
 }
 

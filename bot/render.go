@@ -289,6 +289,8 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 			body += " at " + when(r.RevokeRetryAt)
 		}
 		body += ". Error: " + userText(detail(r, ev), maxDetail)
+	case approvals.ActionPolicyLoaded:
+		body = fmt.Sprintf("%s. Policy hash `%.12s`.", userText(strings.TrimSuffix(ev.Detail, "."), maxDetail), ev.PolicyHash)
 	default:
 		if b, ok := extensionAuditBody(r, ev); ok {
 			body = b

@@ -395,6 +395,9 @@ func TestGrantOfRemovedResourceIsStillRevoked(t *testing.T) {
 	if len(loaded) != 2 || loaded[1].PolicyHash != m2.svc.Policy().Hash {
 		t.Fatalf("policy_loaded events %+v, want the first policy and the changed one", loaded)
 	}
+	w.slack.WaitFor(t, func() bool {
+		return strings.Contains(e2eText(w.slack.CallsTo("chat.postMessage"), e2eAudit), "policy changed while accessbot was stopped")
+	}, 5*time.Second)
 }
 
 // An edited policy reaches the running bot through ReloadPolicy (SIGHUP);
