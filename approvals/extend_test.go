@@ -96,6 +96,11 @@ func TestExtendApprovedMovesExpiryUnderTheSameID(t *testing.T) {
 	if dms[len(dms)-1] != ActionExtended {
 		t.Errorf("requester DMs %v, want the extension last", dms)
 	}
+	if sum, err := h.svc.Summarize(ctx, h.store, 24*time.Hour); err != nil {
+		t.Error(err)
+	} else if sum.Extended != 1 {
+		t.Errorf("summary counts %d extensions, want 1", sum.Extended)
+	}
 
 	// The old expiry passes and nothing is revoked; the new one revokes.
 	h.clock.Advance(want.Sub(h.clock.Now()) - time.Second)

@@ -32,6 +32,8 @@ type Summary struct {
 	Since, Until time.Time
 	// Counts of events in the period.
 	Requested, Approved, Denied, Expired, Revoked, Failed int
+	// Extended counts extensions approved in the period.
+	Extended int
 	// MedianDecision is the median time from request to decision of the
 	// requests decided in the period (0 when none were).
 	MedianDecision time.Duration
@@ -70,6 +72,8 @@ func (s *Service) Summarize(ctx context.Context, log AuditLog, period time.Durat
 			sum.Expired++
 		case ActionRevoked:
 			sum.Revoked++
+		case ActionExtended:
+			sum.Extended++
 		case ActionGrantFailed, ActionRevokeFailed:
 			sum.Failed++
 		}

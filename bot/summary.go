@@ -43,8 +43,8 @@ func (n *Notifier) PostSummary(ctx context.Context, s *approvals.Summary) error 
 
 // summaryText is the summary's plain fallback, shown in notifications.
 func summaryText(s *approvals.Summary) string {
-	return cut(fmt.Sprintf("Access summary %s: %d requests, %d approved, %d denied, %d expired, %d revoked early, %d failed; %d active grants, %d drift findings. Audit anchor %s",
-		summaryPeriod(s), s.Requested, s.Approved, s.Denied, s.Expired, s.Revoked, s.Failed, len(s.Active), len(s.Drift), s.Anchor), maxSectionText)
+	return cut(fmt.Sprintf("Access summary %s: %d requests, %d approved, %d denied, %d expired, %d revoked early, %d extended, %d failed; %d active grants, %d drift findings. Audit anchor %s",
+		summaryPeriod(s), s.Requested, s.Approved, s.Denied, s.Expired, s.Revoked, s.Extended, s.Failed, len(s.Active), len(s.Drift), s.Anchor), maxSectionText)
 }
 
 // summaryBlocks renders s in a fixed number of blocks, well under Slack's
@@ -67,6 +67,7 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 		field("Denials", fmt.Sprint(s.Denied)),
 		field("Expiries", fmt.Sprint(s.Expired)),
 		field("Early revocations", fmt.Sprint(s.Revoked)),
+		field("Extensions", fmt.Sprint(s.Extended)),
 		field("Failures", failures),
 		field("Median time to decision", median),
 		field("Active grants now", fmt.Sprint(len(s.Active))),

@@ -30,7 +30,7 @@ func testSummary(now time.Time) *approvals.Summary {
 	failing.ExpiresAt, failing.RevokeRetryAt = now.Add(-time.Hour), now.Add(10*time.Minute)
 	return &approvals.Summary{
 		Since: now.Add(-24 * time.Hour), Until: now,
-		Requested: 12, Approved: 9, Denied: 1, Expired: 7, Revoked: 2, Failed: 1,
+		Requested: 12, Approved: 9, Denied: 1, Expired: 7, Revoked: 2, Extended: 3, Failed: 1,
 		MedianDecision: 4*time.Minute + 20*time.Second, Decided: 10,
 		Active: []*approvals.Request{activeGrant(1, now), failing},
 		StalePending: []*approvals.Request{{
@@ -95,7 +95,7 @@ func TestPostSummary(t *testing.T) {
 	}
 	mustContain(t, "header", blockText(blocks, "summary_header"), "Access summary", "Nov 22 09:00", "Nov 23 09:00 UTC")
 	mustContain(t, "counts", blockText(blocks, "summary_counts"),
-		"*Requests*\n12", "*Approvals*\n9", "*Denials*\n1", "*Expiries*\n7", "*Early revocations*\n2",
+		"*Requests*\n12", "*Approvals*\n9", "*Denials*\n1", "*Expiries*\n7", "*Early revocations*\n2", "*Extensions*\n3",
 		"*Failures*\n:warning: 1 failed", "*Median time to decision*\n4m (10 decided)", "*Active grants now*\n2")
 	mustContain(t, "active grants", blockText(blocks, "summary_active"),
 		"Active grants (2)", "*payments-admin*", "<@U0USER0001>", "`user1-gh`", "1h21m left", "ar-act00001", "expired, revoke due")
