@@ -108,7 +108,7 @@ func (c *clock) Advance(d time.Duration) {
 // harness is the real bot, store, service and GitHub provider against a
 // fake Slack and a fake GitHub.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	slack   *slackfake.Server
 	github  *githubtest.Server
 	db      *store.DB
@@ -118,7 +118,7 @@ type harness struct {
 	clock   *clock
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &clock{t: start}}
 	h.slack = slackfake.NewServer(t)
