@@ -126,6 +126,9 @@ type fakeProvider struct {
 	revokes     int
 	failRevokes int   // the next n revokes fail transiently
 	failGrant   error // every grant fails with this
+	// lostAnswer makes every grant take effect and then fail with it, as
+	// a call that timed out after the provider acted.
+	lostAnswer error
 	holdsErr    error
 }
 
@@ -139,7 +142,7 @@ func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, 
 	}
 	p.grants++
 	p.held[req.Identity] = true
-	return GrantResult{}, nil
+	return GrantResult{}, p.lostAnswer
 }
 
 func (p *fakeProvider) Revoke(_ context.Context, req RevokeRequest) error {

@@ -96,9 +96,22 @@ func (s *Service) grant(ctx context.Context, id string) {
 	s.announce(ctx, r, ActionGranted, SystemActor, true)
 }
 
-// failGrant records a permanent grant failure and reports it.
+// failGrant records a permanent grant failure and reports it. A failure
+// after the provider was called (from "granting") may hide a grant that
+// took effect: a call that timed out, an answer lost on the way back. So
+// the access is revoked before the request is closed as failed, and if
+// that revoke fails too the request stays a grant whose revoke is due,
+// retried by every sweep until the provider confirms, never dropped.
+// Revoking is safe: the access was checked not to be held before the
+// grant started.
 func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error) {
 	s.log.Error("grant failed", "request_id", id, "err", cause)
+	if from == StatusGranting {
+		if rerr := s.undoGrant(ctx, id); rerr != nil {
+			s.keepRevokeDue(ctx, id, cause, rerr)
+			return
+		}
+	}
 	now := s.now()
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
 		if r.Status != from {
@@ -110,6 +123,51 @@ func (s *Service) failGrant(ctx context.Context, id string, from Status, cause e
 		ev := s.event(r, ActionGrantFailed, SystemActor, now)
 		ev.Outcome = string(StatusFailed)
 		ev.Detail = cause.Error()
+		return []Event{ev}, nil
+	})
+	if err != nil {
+		s.logUpdate("record grant failure", id, err)
+		return
+	}
+	s.announce(ctx, r, ActionGrantFailed, SystemActor, true)
+}
+
+// undoGrant revokes whatever a failed grant of request id may have left.
+func (s *Service) undoGrant(ctx context.Context, id string) error {
+	r, err := s.store.Request(ctx, id)
+	if err != nil {
+		return err
+	}
+	p, err := s.provider(r)
+	if err != nil {
+		return err
+	}
+	return s.retry(ctx, func(ctx context.Context) error {
+		return p.Revoke(ctx, RevokeRequest{RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+	})
+}
+
+// keepRevokeDue records a grant that failed and whose undoing failed too:
+// the provider may have granted, so the request becomes an active grant
+// that ends now, revoked by accessbot, with the revoke due and retried
+// like any failed revoke. Nobody is told it was granted.
+func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr error) {
+	s.log.Error("grant failed and undoing it failed; the revoke stays due", "request_id", id, "err", revokeErr)
+	now := s.now()
+	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if r.Status != StatusGranting {
+			return nil, errNoChange
+		}
+		r.Status, r.GrantUncertain = StatusActive, true
+		r.GrantedAt, r.ExpiresAt = now, now
+		r.RevokeRequestedBy, r.RevokeRequestedAt = SystemActor, now
+		r.RevokeFailures = 1
+		r.RevokeRetryAt = now.Add(s.revokeBackoff(1))
+		r.LastError = fmt.Sprintf("grant failed: %v; revoking what it may have left failed: %v", cause, revokeErr)
+		ev := s.event(r, ActionGrantFailed, SystemActor, now)
+		ev.Outcome = "revoke_due"
+		ev.Detail = fmt.Sprintf("grant failed: %v; the provider may have granted part of it, and revoking it failed too (%v): the revoke stays due, retrying at %s",
+			cause, revokeErr, r.RevokeRetryAt.UTC().Format(time.RFC3339))
 		return []Event{ev}, nil
 	})
 	if err != nil {
@@ -159,7 +217,14 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		return []Event{s.event(r, action, actor, now)}, nil
 	})
 	if errors.Is(err, errNoChange) {
-		return s.store.Request(ctx, id)
+		r, err := s.store.Request(ctx, id)
+		if err == nil && r.Status == StatusActive && r.RevokeRequestedBy != "" {
+			// Asked again while an earlier revoke waits for its retry (an
+			// emergency, often): try the provider now rather than later.
+			s.log.Info("revoke asked again; trying now", "request_id", id, "by", actor)
+			s.background(ctx, func(ctx context.Context) { s.revoke(ctx, r) })
+		}
+		return r, err
 	}
 	if err != nil {
 		return nil, err

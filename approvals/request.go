@@ -75,6 +75,11 @@ type Request struct {
 	// sent: access starts when accepted").
 	GrantNote string `json:"grant_note,omitempty"`
 
+	// GrantUncertain is set when the grant failed after the provider was
+	// called and undoing it failed too: the access may be in place, so the
+	// request is kept as a grant whose revoke is due until it succeeds.
+	GrantUncertain bool `json:"grant_uncertain,omitempty"`
+
 	// RevokeRequestedBy is set when a person ends the grant early; the
 	// revoke is then due at once.
 	RevokeRequestedBy string    `json:"revoke_requested_by,omitempty"`

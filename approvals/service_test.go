@@ -345,3 +345,58 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// A grant that fails after the provider acted (the answer was lost) is
+// undone before the request is closed as failed: nothing is left behind.
+func TestFailedGrantIsUndone(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.provider.lostAnswer = Transient(errors.New("timeout awaiting response"))
+	r, _ := h.svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
+	h.svc.Approve(ctx, "UBOB", r.ID)
+	h.svc.Wait()
+	got, _ := h.store.Request(ctx, r.ID)
+	if got.Status != StatusFailed || h.provider.held["alice"] {
+		t.Fatalf("status %s, held %v; want failed and nothing held", got.Status, h.provider.held["alice"])
+	}
+	if _, rev := h.provider.counts(); rev != 1 {
+		t.Errorf("%d revokes, want the failed grant undone once", rev)
+	}
+}
+
+// When undoing the failed grant fails too, the request stays a grant whose
+// revoke is due: the sweep retries it until the access is gone.
+func TestFailedGrantWhoseUndoFailsStaysDue(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.provider.lostAnswer = Transient(errors.New("timeout awaiting response"))
+	h.provider.failRevokes = 3 // every attempt of the undo
+	r, _ := h.svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
+	h.svc.Approve(ctx, "UBOB", r.ID)
+	h.svc.Wait()
+	got, _ := h.store.Request(ctx, r.ID)
+	if got.Status != StatusActive || !got.GrantUncertain || !h.provider.held["alice"] {
+		t.Fatalf("status %s uncertain %v held %v; want a grant kept due for revoke", got.Status, got.GrantUncertain, h.provider.held["alice"])
+	}
+	if _, ok := got.RevokeDueAt(); !ok {
+		t.Fatal("no revoke due")
+	}
+	audit, dms := h.notifier.snapshot()
+	if !slices.Contains(audit, ActionGrantFailed) || slices.Contains(dms, ActionGranted) {
+		t.Errorf("audit %v, dms %v; want the failure posted and nobody told it was granted", audit, dms)
+	}
+	// It still counts as open: a new request cannot be closed as "already
+	// held" by the access this one may have left.
+	if _, err := h.svc.Submit(ctx, "UALICE", "db", time.Hour, "again"); ErrorCode(err) != ECONFLICT {
+		t.Errorf("new request while the undo is due: %v, want ECONFLICT", err)
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.svc.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	got, _ = h.store.Request(ctx, r.ID)
+	if got.Status != StatusRevoked || h.provider.held["alice"] {
+		t.Fatalf("after the sweep: status %s, held %v; want revoked and gone", got.Status, h.provider.held["alice"])
+	}
+}

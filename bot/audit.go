@@ -162,6 +162,9 @@ func auditState(r *approvals.Request) string {
 		return fmt.Sprintf(":white_check_mark: approved by %s; granting", mentionList(r.Approvers()))
 	case approvals.StatusActive:
 		s := fmt.Sprintf(":key: active until %s%s", when(r.ExpiresAt), by)
+		if r.GrantUncertain {
+			s = ":x: grant failed; the provider may have granted part of it, and removing it is due"
+		}
 		if r.RevokeRequestedBy != "" {
 			s += fmt.Sprintf("; revocation requested by %s", mention(r.RevokeRequestedBy))
 		}
@@ -175,6 +178,9 @@ func auditState(r *approvals.Request) string {
 	case approvals.StatusExpired:
 		return fmt.Sprintf(":lock: expired at %s%s", when(r.EndedAt), by)
 	case approvals.StatusRevoked:
+		if r.GrantUncertain {
+			return fmt.Sprintf(":x: grant failed; what it may have left was removed at %s", when(r.EndedAt))
+		}
 		return fmt.Sprintf(":lock: revoked by %s at %s%s", mention(r.EndedBy), when(r.EndedAt), by)
 	case approvals.StatusDenied:
 		return fmt.Sprintf(":no_entry: denied by %s", mention(r.DecidedBy))

@@ -159,6 +159,9 @@ func approvalStatus(r *approvals.Request) string {
 		return fmt.Sprintf(":white_check_mark: *Approved* by %s (%d of %d). Granting access…",
 			mentionList(r.Approvers()), len(r.Approvals), r.Required)
 	case approvals.StatusActive:
+		if r.GrantUncertain {
+			return fmt.Sprintf(":x: *Grant failed*: %s. The provider may have granted part of it, so accessbot is removing it; the revoke is retried until it succeeds.%s", userText(r.LastError, maxDetail), approved)
+		}
 		s := fmt.Sprintf(":white_check_mark: *Granted*.%s Access until %s.", approved, when(r.ExpiresAt)) + extensionNote(r)
 		if r.RevokeRequestedBy != "" {
 			s += fmt.Sprintf(" Revocation requested by %s.", mention(r.RevokeRequestedBy))
@@ -167,6 +170,9 @@ func approvalStatus(r *approvals.Request) string {
 	case approvals.StatusExpired:
 		return fmt.Sprintf(":lock: *Expired*: access removed at %s.%s", when(r.EndedAt), approved)
 	case approvals.StatusRevoked:
+		if r.GrantUncertain {
+			return fmt.Sprintf(":x: *Grant failed*; whatever it may have left was removed at %s.%s", when(r.EndedAt), approved)
+		}
 		return fmt.Sprintf(":lock: *Revoked* by %s at %s.%s", mention(r.EndedBy), when(r.EndedAt), approved)
 	case approvals.StatusDenied:
 		return fmt.Sprintf(":no_entry: *Denied* by %s.", mention(r.DecidedBy))
@@ -224,6 +230,9 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 	case approvals.ActionAlreadyHeld:
 		return fmt.Sprintf(":information_source: You already hold %s outside accessbot, so request %s was closed: nothing was granted and nothing will be revoked.", res, id)
 	case approvals.ActionGrantFailed:
+		if r.GrantUncertain {
+			return fmt.Sprintf(":x: Granting %s for request %s failed: %s. The provider may have granted part of it; accessbot is removing it, so do not rely on it. You can file a new request once it is gone.", res, id, userText(r.LastError, maxDetail))
+		}
 		return fmt.Sprintf(":x: Granting %s for request %s failed: %s. Nothing was granted; you can try again or ask an admin.", res, id, userText(r.LastError, maxDetail))
 	case approvals.ActionRevoked:
 		if r.EndedBy == r.Requester {
