@@ -129,7 +129,7 @@ type fakeProvider struct {
 	// lostAnswer makes every grant take effect and then fail with it, as
 	// a call that timed out after the provider acted.
 	lostAnswer error
-	holdsErr    error
+	holdsErr   error
 }
 
 func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]bool{}} }
