@@ -249,11 +249,15 @@ func (s *Service) decideExtension(r *Request, actor string, approve bool) ([]Eve
 		e.DecidedBy, e.DecidedAt = actor, now
 		return []Event{s.extensionEvent(r, ActionExtensionDenied, actor, now)}, true, nil
 	}
+	if c := s.changedSinceFiled(r, res); c != "" {
+		return nil, false, Errorf(ECONFLICT, "the extension of %s can no longer be approved: the policy changed since the grant was made (%s); deny it", r.ID, c)
+	}
 	if e.HasApproved(actor) {
 		return nil, false, Errorf(ECONFLICT, "you already approved the extension of %s; it needs %d more distinct approval(s)", r.ID, e.Required-len(e.Approvals))
 	}
 	e.Approvals = append(e.Approvals, Approval{Approver: actor, At: now})
-	if len(e.Approvals) < e.Required {
+	e.Required = max(e.Required, res.Required())
+	if countingApprovals(e.Approvals, r.Requester, res) < e.Required {
 		return []Event{s.extensionEvent(r, ActionExtensionApproval, actor, now)}, false, nil
 	}
 	// The policy may have shrunk max_duration since the extension was asked.

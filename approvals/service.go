@@ -1,8 +1,10 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -283,6 +285,7 @@ func (s *Service) event(r *Request, action, actor string, now time.Time) Event {
 func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
 	decided, extension := false, false
+	var changed string // how the policy changed since r was filed
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
 			evs, done, err := s.decideExtension(r, actor, true)
@@ -295,8 +298,23 @@ func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, erro
 		if r.HasApproved(actor) {
 			return nil, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
 		}
+		res, _ := s.Policy().Resource(r.Resource) // mayDecide found it
+		if changed = s.changedSinceFiled(r, res); changed != "" {
+			// Approvers saw the request as filed; granting it under other
+			// rules would grant what nobody approved.
+			r.Status = StatusFailed
+			r.EndedAt = now
+			r.LastError = "the policy changed since the request was filed (" + changed + "); nothing was granted, file a new request"
+			ev := s.event(r, ActionGrantFailed, SystemActor, now)
+			ev.Outcome = string(StatusFailed)
+			ev.Detail = r.LastError
+			return []Event{ev}, nil
+		}
 		r.Approvals = append(r.Approvals, Approval{Approver: actor, At: now})
-		if len(r.Approvals) < r.Required {
+		// A threshold raised since filing applies; earlier approvals count
+		// only while their approvers may still approve.
+		r.Required = max(r.Required, res.Required())
+		if countingApprovals(r.Approvals, r.Requester, res) < r.Required {
 			return []Event{s.event(r, ActionApproval, actor, now)}, nil
 		}
 		decided = true
@@ -307,6 +325,11 @@ func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, erro
 	})
 	if err != nil {
 		return nil, err
+	}
+	if changed != "" {
+		s.log.Warn("approval refused: the policy changed since the request was filed", "request_id", id, "change", changed)
+		s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionGrantFailed, SystemActor, true) })
+		return nil, Errorf(ECONFLICT, "%s can no longer be approved: the policy changed since it was filed (%s). It is closed; <@%s> can file a new request.", r.ID, changed, r.Requester)
 	}
 	if extension {
 		action := ActionExtensionApproval
@@ -379,6 +402,52 @@ func (s *Service) mayDecide(r *Request, actor string) error {
 		return Errorf(EFORBIDDEN, "you cannot approve or deny your own request; another approver of %s must decide", res.Name)
 	}
 	return nil
+}
+
+// changedSinceFiled says how the policy in force differs, for r, from the
+// one r was filed under ("" when it does not): the provider, its settings,
+// the requester's account, or duration limits that r no longer meets.
+func (s *Service) changedSinceFiled(r *Request, res Resource) string {
+	switch {
+	case res.Provider != r.Provider:
+		return fmt.Sprintf("%s now uses provider %s", res.Name, res.Provider)
+	case !sameJSON(res.Settings, r.Settings):
+		return fmt.Sprintf("the %s settings of %s changed", res.Provider, res.Name)
+	}
+	identity, ok := s.Policy().IdentityFor(r.Requester, res)
+	switch {
+	case !ok:
+		return fmt.Sprintf("<@%s> has no %s account in the policy any more", r.Requester, res.Provider)
+	case identity != r.Identity:
+		return fmt.Sprintf("<@%s>'s %s account changed", r.Requester, res.Provider)
+	case res.MaxDuration > 0 && r.Duration > res.MaxDuration:
+		return fmt.Sprintf("the maximum duration of %s is now %s", res.Name, FormatDuration(res.MaxDuration))
+	case r.Duration < res.MinDuration:
+		return fmt.Sprintf("the minimum duration of %s is now %s", res.Name, FormatDuration(res.MinDuration))
+	}
+	return ""
+}
+
+// sameJSON reports whether two JSON documents are equal up to layout.
+func sameJSON(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// countingApprovals returns how many approvals count under res as it is
+// now: those of people who are still its approvers, and the requester's
+// own only while self-approval is allowed.
+func countingApprovals(approvals []Approval, requester string, res Resource) int {
+	n := 0
+	for _, a := range approvals {
+		if res.IsApprover(a.Approver) && (a.Approver != requester || res.AllowSelfApproval) {
+			n++
+		}
+	}
+	return n
 }
 
 func describeDecision(r *Request) string {

@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -398,5 +399,97 @@ func TestFailedGrantWhoseUndoFailsStaysDue(t *testing.T) {
 	got, _ = h.store.Request(ctx, r.ID)
 	if got.Status != StatusRevoked || h.provider.held["alice"] {
 		t.Fatalf("after the sweep: status %s, held %v; want revoked and gone", got.Status, h.provider.held["alice"])
+	}
+}
+
+// policyWith returns the test policy changed by edit, under a new hash.
+func policyWith(hash string, edit func(p *Policy)) *Policy {
+	p := testPolicy()
+	p.Hash = hash
+	edit(p)
+	return p
+}
+
+// An approval counts only while its approver may still approve: Bob's
+// approval stops counting once he is removed from the approvers, and a
+// threshold raised after filing applies to the pending request.
+func TestApprovalsCountUnderThePolicyInForce(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	r, err := h.svc.Submit(ctx, "UCAROL", "two", time.Hour, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Approve(ctx, "UBOB", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.SetPolicy(ctx, policyWith("v2", func(p *Policy) {
+		p.Resources[1].Approvers = []string{"UCAROL", "UALICE", "UADMIN"}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Approve(ctx, "UALICE", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	if got, _ := h.store.Request(ctx, r.ID); got.Status != StatusPending {
+		t.Fatalf("granted with a removed approver's approval counted: status %s", got.Status)
+	}
+	if _, err := h.svc.Approve(ctx, "UADMIN", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	if got, _ := h.store.Request(ctx, r.ID); got.Status != StatusActive {
+		t.Fatalf("two approvals of current approvers: status %s, want active", got.Status)
+	}
+
+	// A threshold raised from 1 to 2 while pending.
+	r, _ = h.svc.Submit(ctx, "UALICE", "db", time.Hour, "y")
+	if err := h.svc.SetPolicy(ctx, policyWith("v3", func(p *Policy) { p.Resources[0].ApprovalsRequired = 2 })); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Approve(ctx, "UBOB", r.ID)
+	h.svc.Wait()
+	if got, _ := h.store.Request(ctx, r.ID); got.Status != StatusPending || got.Required != 2 {
+		t.Fatalf("after one approval under a raised threshold: status %s, required %d; want pending, 2", got.Status, got.Required)
+	}
+}
+
+// Approvers approved the request as filed. If the policy changed what it
+// would grant (settings, the requester's account, the limits), approving
+// it closes it as failed and grants nothing.
+func TestApprovalAfterThePolicyChangedGrantsNothing(t *testing.T) {
+	for name, edit := range map[string]func(p *Policy){
+		"settings":     func(p *Policy) { p.Resources[0].Settings = json.RawMessage(`{"role":"superuser"}`) },
+		"identity":     func(p *Policy) { delete(p.Identities, "UALICE") },
+		"account":      func(p *Policy) { p.Identities["UALICE"] = map[string]string{"fake": "alice-admin"} },
+		"max_duration": func(p *Policy) { p.Resources[0].MaxDuration = time.Minute },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			ctx := context.Background()
+			r, err := h.svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.svc.SetPolicy(ctx, policyWith("changed", edit)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.svc.Approve(ctx, "UBOB", r.ID)
+			if ErrorCode(err) != ECONFLICT || !strings.Contains(ErrorMessage(err), "policy changed") {
+				t.Fatalf("approve: %v, want ECONFLICT saying the policy changed", err)
+			}
+			h.svc.Wait()
+			got, _ := h.store.Request(ctx, r.ID)
+			if got.Status != StatusFailed {
+				t.Errorf("status %s, want failed", got.Status)
+			}
+			if g, _ := h.provider.counts(); g != 0 {
+				t.Errorf("%d grants, want none", g)
+			}
+			if _, dms := h.notifier.snapshot(); !slices.Contains(dms, ActionGrantFailed) {
+				t.Errorf("requester not told: %v", dms)
+			}
+		})
 	}
 }
