@@ -32,6 +32,10 @@ type Config struct {
 	// per consecutive failure up to RevokeRetryMax (defaults 10s and 10m).
 	RevokeRetry    time.Duration
 	RevokeRetryMax time.Duration
+	// CallTimeout bounds each attempt of a provider call (default 5m), so
+	// one hung call cannot stall the expiry sweep for every grant behind
+	// it. A timed-out attempt counts as transient.
+	CallTimeout time.Duration
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
@@ -50,6 +54,7 @@ type Service struct {
 	retryBackoff   time.Duration
 	revokeRetry    time.Duration
 	revokeRetryMax time.Duration
+	callTimeout    time.Duration
 
 	mu      sync.Mutex // guards closing and background.Add
 	closing bool
@@ -68,6 +73,7 @@ func New(cfg Config) *Service {
 		retryBackoff:   cfg.RetryBackoff,
 		revokeRetry:    cfg.RevokeRetry,
 		revokeRetryMax: cfg.RevokeRetryMax,
+		callTimeout:    cfg.CallTimeout,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -86,6 +92,9 @@ func New(cfg Config) *Service {
 	}
 	if s.revokeRetryMax <= 0 {
 		s.revokeRetryMax = 10 * time.Minute
+	}
+	if s.callTimeout <= 0 {
+		s.callTimeout = 5 * time.Minute
 	}
 	s.policy.Store(cfg.Policy)
 	return s
@@ -501,7 +510,13 @@ func (s *Service) retry(ctx context.Context, fn func(ctx context.Context) error)
 	wait := s.retryBackoff
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = fn(ctx)
+		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout)
+		err = fn(callCtx)
+		timedOut := callCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err != nil && timedOut && !Retryable(err) {
+			err = Transient(fmt.Errorf("no answer within %s: %w", s.callTimeout, err))
+		}
 		if err == nil || !Retryable(err) || attempt >= s.attempts {
 			return err
 		}

@@ -493,3 +493,39 @@ func TestApprovalAfterThePolicyChangedGrantsNothing(t *testing.T) {
 		})
 	}
 }
+
+// hangingProvider grants at once but never answers a revoke until its
+// context ends, as a provider behind a lock or a dead connection.
+type hangingProvider struct{ *fakeProvider }
+
+func (p hangingProvider) Revoke(ctx context.Context, _ RevokeRequest) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A revoke that never answers is cut off after CallTimeout and recorded as
+// a failed revoke that stays due, so the sweep moves on.
+func TestHungRevokeIsCutOffAndStaysDue(t *testing.T) {
+	st, notifier, clk := newMemStore(), &fakeNotifier{}, &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	svc := New(Config{
+		Store: st, Notifier: notifier, Policy: testPolicy(), Now: clk.Now,
+		Providers:    map[string]Provider{"fake": hangingProvider{newFakeProvider()}},
+		RetryBackoff: time.Millisecond, CallTimeout: 20 * time.Millisecond,
+	})
+	t.Cleanup(svc.Shutdown)
+	ctx := context.Background()
+	r, _ := svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
+	svc.Approve(ctx, "UBOB", r.ID)
+	svc.Wait()
+	clk.Advance(time.Hour)
+	if err := svc.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.Request(ctx, r.ID)
+	if got.Status != StatusActive || got.RevokeFailures != 1 || !strings.Contains(got.LastError, "no answer within") {
+		t.Fatalf("status %s, failures %d, error %q; want a failed revoke that stays due", got.Status, got.RevokeFailures, got.LastError)
+	}
+	if _, ok := got.RevokeDueAt(); !ok {
+		t.Error("the revoke is no longer due")
+	}
+}

@@ -128,16 +128,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.db, err = store.Open(cfg.DBPath); err != nil {
 		return err
 	}
-	// Grants in force need their provider even when their resource has
-	// left the policy: each is revoked with the settings it was made with.
+	// Open requests and grants need the provider they were filed with,
+	// even when their resource has left the policy or changed provider:
+	// each is revoked with the settings it was made with.
 	used := providers.Used(pol)
 	open, err := m.db.OpenRequests(ctx, "")
 	if err != nil {
 		return err
 	}
 	for _, r := range open {
-		if _, ok := pol.Resource(r.Resource); !ok {
-			used[r.Provider] = append(used[r.Provider], fmt.Sprintf("request %s for %s, no longer in the policy", r.ID, r.Resource))
+		if res, ok := pol.Resource(r.Resource); !ok || res.Provider != r.Provider {
+			used[r.Provider] = append(used[r.Provider], fmt.Sprintf("request %s for %s, filed with provider %s", r.ID, r.Resource, r.Provider))
 		}
 	}
 	m.providers, err = providers.BuildUsed(ctx, used, m.providersConfig())
@@ -205,7 +206,15 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.Listener = ln
 	}
-	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Slack's requests are small and answered in milliseconds; slow or idle
+	// clients must not hold connections.
+	m.server = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 	m.served = make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -300,7 +309,10 @@ func (m *Main) Service() *approvals.Service { return m.svc }
 
 func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := m.db.Ping(r.Context()); err != nil {
-		http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+		// The cause names files and paths: it goes to the log, not to
+		// whoever probes the endpoint.
+		m.Logger.Error("healthz: store", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	if !m.cronUp.Load() {
