@@ -3,6 +3,7 @@ package approvals
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -79,6 +80,10 @@ func resourceNames(p *Policy) []string {
 }
 
 // DiffPolicies describes, in one line per change, how b differs from a.
+// The result goes into the audit log, which can never be edited, and to
+// the audit channel, so provider settings are described by the names of
+// what changed and never by their values: an exec resource's env may hold
+// a token.
 func DiffPolicies(a, b *Policy) string {
 	if a == nil {
 		return fmt.Sprintf("first policy loaded: %d resources: %s", len(b.Resources), strings.Join(resourceNames(b), ", "))
@@ -109,8 +114,11 @@ func DiffPolicies(a, b *Policy) string {
 		if old.AllowSelfApproval != r.AllowSelfApproval {
 			out = append(out, fmt.Sprintf("%s allow_self_approval: %v -> %v", r.Name, old.AllowSelfApproval, r.AllowSelfApproval))
 		}
-		if old.Provider != r.Provider || !bytes.Equal(old.Settings, r.Settings) {
-			out = append(out, fmt.Sprintf("%s provider settings: %s %s -> %s %s", r.Name, old.Provider, old.Settings, r.Provider, r.Settings))
+		if old.Provider != r.Provider {
+			out = append(out, fmt.Sprintf("%s provider: %s -> %s", r.Name, old.Provider, r.Provider))
+		}
+		if canonicalSettings(old.Settings) != canonicalSettings(r.Settings) {
+			out = append(out, fmt.Sprintf("%s provider settings changed (values not shown): %s", r.Name, settingsChanges(old.Settings, r.Settings)))
 		}
 		if old.Drift != r.Drift || !slices.Equal(old.Standing, r.Standing) {
 			out = append(out, fmt.Sprintf("%s drift: %s %v -> %s %v", r.Name, old.Drift, old.Standing, r.Drift, r.Standing))
@@ -125,4 +133,98 @@ func DiffPolicies(a, b *Policy) string {
 		return "policy file changed; no change to admins or resources"
 	}
 	return strings.Join(out, "; ")
+}
+
+// settingsChanges names what differs between two provider settings
+// objects: the top-level keys added, removed or changed and, for a key
+// holding an object (an exec resource's env), the names inside it that
+// were added, removed or changed. It never shows a value.
+func settingsChanges(a, b json.RawMessage) string {
+	am, aok := settingsObject(a)
+	bm, bok := settingsObject(b)
+	if !aok || !bok {
+		return "replaced"
+	}
+	var parts []string
+	for _, k := range unionKeys(am, bm) {
+		av, inA := am[k]
+		bv, inB := bm[k]
+		if inA && inB && canonicalSettings(av) == canonicalSettings(bv) {
+			continue
+		}
+		part := k
+		switch {
+		case !inA:
+			part += " added"
+		case !inB:
+			part += " removed"
+		}
+		if sub := nestedChanges(av, bv); sub != "" {
+			part += " (" + sub + ")"
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "replaced"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nestedChanges names the keys added, removed and changed between two
+// JSON objects, either of which may be absent; "" when either is something
+// other than an object.
+func nestedChanges(a, b json.RawMessage) string {
+	am, aok := settingsObject(a)
+	bm, bok := settingsObject(b)
+	if !aok || !bok {
+		return ""
+	}
+	var added, removed, changed []string
+	for _, k := range unionKeys(am, bm) {
+		av, inA := am[k]
+		bv, inB := bm[k]
+		switch {
+		case !inA:
+			added = append(added, k)
+		case !inB:
+			removed = append(removed, k)
+		case canonicalSettings(av) != canonicalSettings(bv):
+			changed = append(changed, k)
+		}
+	}
+	var out []string
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"added", added}, {"removed", removed}, {"changed", changed}} {
+		if len(l.names) > 0 {
+			out = append(out, l.what+" "+strings.Join(l.names, " "))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// settingsObject decodes raw as a JSON object; absent settings and null
+// are an empty object. It returns false for anything else.
+func settingsObject(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return map[string]json.RawMessage{}, true
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}
+
+func unionKeys(a, b map[string]json.RawMessage) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
