@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,10 +293,25 @@ func (s *Service) event(r *Request, action, actor string, now time.Time) Event {
 // approver, own request), ECONFLICT (already decided, already approved by
 // actor).
 func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, error) {
+	return s.approve(ctx, actor, id, MessageRef{})
+}
+
+// ApproveFrom is Approve for a click on the approval message msg: a click
+// on the message of one approval round (the request, or one extension)
+// never decides another round, whose duration and reason the clicker may
+// not have seen.
+func (s *Service) ApproveFrom(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	return s.approve(ctx, actor, id, msg)
+}
+
+func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if err := clickedRound(r, msg); err != nil {
+			return nil, err
+		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
 			evs, done, err := s.decideExtension(r, actor, true)
 			decided = done
@@ -365,9 +381,22 @@ func (s *Service) Approve(ctx context.Context, actor, id string) (*Request, erro
 // extension instead (see Extend): a denied extension leaves the grant as it
 // was.
 func (s *Service) Deny(ctx context.Context, actor, id string) (*Request, error) {
+	return s.deny(ctx, actor, id, MessageRef{})
+}
+
+// DenyFrom is Deny for a click on the approval message msg (see
+// ApproveFrom).
+func (s *Service) DenyFrom(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	return s.deny(ctx, actor, id, msg)
+}
+
+func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
 	now := s.now()
 	extension := false
 	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		if err := clickedRound(r, msg); err != nil {
+			return nil, err
+		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
 			evs, _, err := s.decideExtension(r, actor, false)
 			return evs, err
@@ -409,6 +438,27 @@ func (s *Service) mayDecide(r *Request, actor string) error {
 	}
 	if actor == r.Requester && !res.AllowSelfApproval {
 		return Errorf(EFORBIDDEN, "you cannot approve or deny your own request; another approver of %s must decide", res.Name)
+	}
+	return nil
+}
+
+// clickedRound refuses a click on an approval message of a round other
+// than the one waiting for a decision. A message that is not on record
+// (posted but not yet recorded, or msg unset) is judged by the request
+// alone.
+func clickedRound(r *Request, msg MessageRef) error {
+	if msg == (MessageRef{}) {
+		return nil
+	}
+	pending := r.PendingExtension()
+	if pending != nil && slices.Contains(r.Messages, msg) {
+		return Errorf(ECONFLICT, "this message is the original request %s, decided already; its extension (%s more: %s) has its own approval message", r.ID, FormatDuration(pending.Duration), pending.Reason)
+	}
+	for i := range r.Extensions {
+		e := &r.Extensions[i]
+		if e != pending && slices.Contains(e.Messages, msg) {
+			return Errorf(ECONFLICT, "this message is an earlier extension of %s, which is %s; it cannot decide anything now", r.ID, e.Status)
+		}
 	}
 	return nil
 }

@@ -327,3 +327,41 @@ func TestWhoCommand(t *testing.T) {
 		t.Errorf("who sent %d ephemerals besides the reply", n)
 	}
 }
+
+// A click on the original request's message (buttons left by a failed
+// update, a stale client) never decides the extension waiting behind it:
+// the approver has not seen its duration and reason.
+func TestOriginalMessageCannotDecideTheExtension(t *testing.T) {
+	h := newHarness(t)
+	id := h.granted("payments-admin", "1h", bob)
+	origRef := h.approvalRef(id)
+	oldExpiry := h.get(id).ExpiresAt
+	h.command(alice, "extend "+id+" 2h still debugging")
+	h.settle()
+	for _, action := range []string{bot.ActionApprove, bot.ActionDeny} {
+		if code := h.click(carol, action, id, origRef); code != http.StatusOK {
+			t.Fatalf("click: status %d", code)
+		}
+		h.settle()
+		r := h.get(id)
+		if e := r.PendingExtension(); e == nil || !r.ExpiresAt.Equal(oldExpiry) {
+			t.Fatalf("a %s click on the original message decided the extension: %+v, expiry %v", action, r.LastExtension(), r.ExpiresAt)
+		}
+	}
+	mustContain(t, "refusal", lastEphemeral(h, carol), "original request", "own approval message")
+	// The extension's own message decides it.
+	h.click(carol, bot.ActionApprove, id, h.extensionRef(id))
+	h.settle()
+	if r := h.get(id); !r.ExpiresAt.Equal(oldExpiry.Add(2 * time.Hour)) {
+		t.Fatalf("the extension's own message did not extend: expiry %v", r.ExpiresAt)
+	}
+}
+
+func lastEphemeral(h *harness, user string) string {
+	h.t.Helper()
+	eph := h.slack.Ephemerals(user)
+	if len(eph) == 0 {
+		h.t.Fatalf("nothing shown to %s:\n%s", user, h.slack.Summary())
+	}
+	return eph[len(eph)-1].AllText()
+}

@@ -56,9 +56,9 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 		var err error
 		switch a.ActionID {
 		case ActionApprove:
-			_, err = b.svc.Approve(ctx, user, a.Value)
+			_, err = b.svc.ApproveFrom(ctx, user, a.Value, clicked(ic))
 		case ActionDeny:
-			_, err = b.svc.Deny(ctx, user, a.Value)
+			_, err = b.svc.DenyFrom(ctx, user, a.Value, clicked(ic))
 		default:
 			continue
 		}
@@ -67,6 +67,19 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 			b.refuse(ctx, ic, b.errorText(err, "decide request", user))
 		}
 	}
+}
+
+// clicked returns the message a click came from.
+func clicked(ic slack.InteractionCallback) approvals.MessageRef {
+	channel := ic.Container.ChannelID
+	if channel == "" {
+		channel = ic.Channel.ID
+	}
+	ts := ic.Container.MessageTs
+	if ts == "" {
+		ts = ic.Message.Timestamp
+	}
+	return approvals.MessageRef{ChannelID: channel, TS: ts}
 }
 
 // refuse shows text to the clicker only, after the click has been
