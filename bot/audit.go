@@ -142,7 +142,7 @@ func auditHead(ev approvals.Event) string {
 // auditAsked says who asked for what, for how long and why.
 func auditAsked(r *approvals.Request) string {
 	return fmt.Sprintf("%s asked for %s as `%s`. Reason: %s", mention(r.Requester),
-		approvals.FormatDuration(r.Duration), userText(r.Identity, 200), userText(r.Reason, maxReason))
+		approvals.FormatDuration(r.Duration), userText(r.Identity, 200), reasonText(r.Reason, maxReason))
 }
 
 // auditState is where r stands, in the words of the audit channel:

@@ -39,7 +39,7 @@ func extensionSummary(r *approvals.Request, e *approvals.Extension) string {
 	return fmt.Sprintf("%s asks for *%s more* on *%s* (as `%s` at %s).\n*Now until:* %s\n*If approved, until:* %s\n*Reason:* %s",
 		mention(r.Requester), approvals.FormatDuration(e.Duration), escape(r.Resource),
 		userText(r.Identity, 200), escape(r.Provider), when(e.FromExpiresAt), when(e.ToExpiresAt),
-		userText(e.Reason, maxReason))
+		reasonText(e.Reason, maxReason))
 }
 
 // extensionStatus says where an extension stands.
@@ -173,7 +173,7 @@ func extensionAuditBody(r *approvals.Request, ev approvals.Event) (string, bool)
 	switch ev.Action {
 	case approvals.ActionExtensionRequested:
 		return fmt.Sprintf("%s asks for %s more: until %s instead of %s. Reason: %s", requester,
-			approvals.FormatDuration(e.Duration), when(e.ToExpiresAt), when(e.FromExpiresAt), userText(e.Reason, maxReason)), true
+			approvals.FormatDuration(e.Duration), when(e.ToExpiresAt), when(e.FromExpiresAt), reasonText(e.Reason, maxReason)), true
 	case approvals.ActionExtensionApproval:
 		return fmt.Sprintf("%s approved %s's extension (%d of %d).", mention(ev.Actor), requester, len(e.Approvals), e.Required), true
 	case approvals.ActionExtended:

@@ -46,6 +46,32 @@ func escape(s string) string {
 // cuts after escaping, so that cut sees only our own markup.
 func userText(s string, max int) string { return cut(escape(s), max) }
 
+// reasonText renders a reason someone typed (kept verbatim in the store)
+// so that it cannot pass for the message's own structure. It is put on one
+// line, since every run of white space (newlines, carriage returns, tabs)
+// becomes one space, so it cannot start a line that looks like a status
+// (":white_check_mark: *Approved* by …"). Slack's formatting characters
+// * _ ~ ` get a zero-width joiner on each side (see inertMarkup), so it
+// cannot set bold, italics, strike-through or code, yet reads as typed; &,
+// < and > are escaped as everywhere. The result is cut to max characters and
+// wrapped in quotation marks, which show where the requester's words end.
+func reasonText(s string, max int) string {
+	one := strings.Join(strings.Fields(s), " ")
+	return "“" + cut(inertMarkup.Replace(escape(one)), max-2) + "”"
+}
+
+// inertMarkup puts a zero-width joiner on each side of mrkdwn's formatting
+// characters. Slack reads them as markup only where they meet a word
+// boundary (a space, punctuation, the start or end of the text); the
+// joiners, which are invisible, keep them off one. An emoji code with an
+// underscore (:white_check_mark:) then shows as its text.
+var inertMarkup = strings.NewReplacer(
+	"*", "\u200d*\u200d",
+	"_", "\u200d_\u200d",
+	"~", "\u200d~\u200d",
+	"`", "\u200d`\u200d",
+)
+
 // textLen counts what Slack counts: UTF-16 code units, never fewer than
 // characters, so text under the limit here is under it at Slack.
 func textLen(s string) int { return len(utf16.Encode([]rune(s))) }
@@ -138,7 +164,7 @@ func contextBlock(blockID, text string) *slack.ContextBlock {
 func requestSummary(r *approvals.Request) string {
 	return fmt.Sprintf("%s requests access to *%s* for *%s* (as `%s` at %s).\n*Reason:* %s",
 		mention(r.Requester), escape(r.Resource), approvals.FormatDuration(r.Duration),
-		userText(r.Identity, 200), escape(r.Provider), userText(r.Reason, maxReason))
+		userText(r.Identity, 200), escape(r.Provider), reasonText(r.Reason, maxReason))
 }
 
 // approvalStatus describes where the request stands, for its approval
@@ -264,7 +290,7 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 	var body string
 	switch ev.Action {
 	case approvals.ActionRequested:
-		body = fmt.Sprintf("%s requested %s as `%s`. Reason: %s", requester, approvals.FormatDuration(ev.Duration), userText(ev.Identity, 200), userText(ev.Reason, maxReason))
+		body = fmt.Sprintf("%s requested %s as `%s`. Reason: %s", requester, approvals.FormatDuration(ev.Duration), userText(ev.Identity, 200), reasonText(ev.Reason, maxReason))
 	case approvals.ActionApproval:
 		body = fmt.Sprintf("%s approved %s's request (%d of %d).", mention(ev.Actor), requester, len(ev.Approvers), requiredOf(r))
 	case approvals.ActionApproved:
