@@ -143,7 +143,10 @@ func (s *Service) undoGrant(ctx context.Context, id string) error {
 		return err
 	}
 	return s.retry(ctx, func(ctx context.Context) error {
-		return p.Revoke(ctx, RevokeRequest{RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+		return p.Revoke(ctx, RevokeRequest{
+			RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Requester: r.Requester,
+			Approvers: r.Approvers(), Reason: r.Reason, Duration: r.Duration, Settings: r.Settings,
+		})
 	})
 }
 
@@ -274,19 +277,32 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 
 // revoke calls the provider with the settings snapshot taken when r was
 // filed, then records the outcome. A failure keeps the grant due (later
-// sweeps retry it, with backoff) and is reported as "failed".
+// sweeps retry it, with backoff) and is reported as "failed". One revoke
+// of a request runs at a time: a sweep that finds a revoke already under
+// way (an early revoke's) leaves it be. The chat side is told in the
+// background, so Slack's pace never delays the next grant's revoke.
 func (s *Service) revoke(ctx context.Context, r *Request) {
+	if !s.startRevoke(r.ID) {
+		s.log.Debug("revoke already under way", "request_id", r.ID)
+		return
+	}
+	defer s.endRevoke(r.ID)
+	id := r.ID
 	p, err := s.provider(r)
 	if err == nil {
 		err = s.retry(ctx, func(ctx context.Context) error {
-			return p.Revoke(ctx, RevokeRequest{RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+			return p.Revoke(ctx, RevokeRequest{
+				RequestID: r.ID, Resource: r.Resource, Identity: r.Identity, Requester: r.Requester,
+				Approvers: r.Approvers(), Reason: r.Reason, Duration: r.Duration, ExpiresAt: r.ExpiresAt,
+				Settings: r.Settings,
+			})
 		})
 	}
 	now := s.now()
 	if err != nil {
-		s.log.Error("revoke failed; it stays due", "request_id", r.ID, "resource", r.Resource, "err", err)
+		s.log.Error("revoke failed; it stays due", "request_id", id, "resource", r.Resource, "err", err)
 		closed := false
-		r, uerr := s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
+		updated, uerr := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
 			if r.Status != StatusActive {
 				return nil, errNoChange
 			}
@@ -301,18 +317,20 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 			return append([]Event{ev}, closing...), nil
 		})
 		if uerr != nil {
-			s.logUpdate("record revoke failure", r.ID, uerr)
+			s.logUpdate("record revoke failure", id, uerr)
 			return
 		}
-		s.announce(ctx, r, ActionRevokeFailed, SystemActor, false)
-		if closed {
-			s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
-		}
+		s.background(ctx, func(ctx context.Context) {
+			s.announce(ctx, updated, ActionRevokeFailed, SystemActor, false)
+			if closed {
+				s.announceExtension(ctx, updated, ActionExtensionClosed, SystemActor, false)
+			}
+		})
 		return
 	}
 	action := ActionExpired
 	closed := false
-	r, err = s.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
+	updated, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
 		if r.Status != StatusActive {
 			return nil, errNoChange
 		}
@@ -331,14 +349,37 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 		return append([]Event{ev}, closing...), nil
 	})
 	if err != nil {
-		s.logUpdate("record revoke", r.ID, err)
+		s.logUpdate("record revoke", id, err)
 		return
 	}
-	s.log.Info("access removed", "request_id", r.ID, "resource", r.Resource, "action", action)
-	s.announce(ctx, r, action, r.EndedBy, true)
-	if closed {
-		s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
+	s.log.Info("access removed", "request_id", id, "resource", updated.Resource, "action", action)
+	s.background(ctx, func(ctx context.Context) {
+		s.announce(ctx, updated, action, updated.EndedBy, true)
+		if closed {
+			s.announceExtension(ctx, updated, ActionExtensionClosed, SystemActor, false)
+		}
+	})
+}
+
+// startRevoke marks a revoke of request id as under way, and reports
+// false when one already is.
+func (s *Service) startRevoke(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoking == nil {
+		s.revoking = map[string]bool{}
 	}
+	if s.revoking[id] {
+		return false
+	}
+	s.revoking[id] = true
+	return true
+}
+
+func (s *Service) endRevoke(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.revoking, id)
 }
 
 func (s *Service) revokeBackoff(failures int) time.Duration {

@@ -78,19 +78,33 @@ type GrantResult struct {
 	Message string
 }
 
-// RevokeRequest asks a provider to remove access.
+// RevokeRequest asks a provider to remove access. The fields after
+// Identity describe the request the grant came from; they are empty when
+// no request is involved (a drift revoke of standing access).
 type RevokeRequest struct {
 	RequestID string
 	Resource  string
 	Identity  string
+	Requester string
+	Approvers []string
+	Reason    string
+	Duration  time.Duration
+	ExpiresAt time.Time
 	Settings  json.RawMessage
 }
 
-// HoldsRequest asks whether an identity holds access.
+// HoldsRequest asks whether an identity holds access. The fields after
+// Identity describe the request being checked for; they are empty when no
+// request is involved.
 type HoldsRequest struct {
-	Resource string
-	Identity string
-	Settings json.RawMessage
+	Resource  string
+	Identity  string
+	RequestID string
+	Requester string
+	Approvers []string
+	Reason    string
+	Duration  time.Duration
+	Settings  json.RawMessage
 }
 
 // HoldersRequest asks for every identity that holds access.

@@ -57,9 +57,13 @@ type Service struct {
 	revokeRetryMax time.Duration
 	callTimeout    time.Duration
 
-	mu      sync.Mutex // guards closing and background.Add
+	mu      sync.Mutex // guards closing, background.Add and revoking
 	closing bool
-	bg      sync.WaitGroup
+	// revoking holds the IDs of requests whose provider revoke is under
+	// way, so an early revoke and a sweep never revoke the same grant at
+	// once.
+	revoking map[string]bool
+	bg       sync.WaitGroup
 }
 
 // New returns a Service. Store, Notifier and Policy are required.
@@ -548,7 +552,10 @@ func (s *Service) holds(ctx context.Context, r *Request) (bool, error) {
 	var held bool
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		held, err = p.Holds(ctx, HoldsRequest{Resource: r.Resource, Identity: r.Identity, Settings: r.Settings})
+		held, err = p.Holds(ctx, HoldsRequest{
+			Resource: r.Resource, Identity: r.Identity, RequestID: r.ID, Requester: r.Requester,
+			Approvers: r.Approvers(), Reason: r.Reason, Duration: r.Duration, Settings: r.Settings,
+		})
 		return err
 	})
 	return held, err

@@ -228,6 +228,7 @@ func TestFailedRevokeStaysDueAndIsReported(t *testing.T) {
 	h.provider.failRevokes = 5 // more than one sweep's attempts
 	h.clock.Advance(time.Hour)
 	h.svc.ExpireDue(ctx)
+	h.svc.Wait()
 	got, _ := h.store.Request(ctx, r.ID)
 	if got.Status != StatusActive || got.RevokeFailures != 1 {
 		t.Fatalf("after failed sweep: status %s failures %d", got.Status, got.RevokeFailures)
@@ -527,5 +528,73 @@ func TestHungRevokeIsCutOffAndStaysDue(t *testing.T) {
 	}
 	if _, ok := got.RevokeDueAt(); !ok {
 		t.Error("the revoke is no longer due")
+	}
+}
+
+// slowRevokeProvider holds every revoke until release is closed, counting
+// the calls that run at once.
+type slowRevokeProvider struct {
+	*fakeProvider
+	release        chan struct{}
+	mu             sync.Mutex
+	inFlight, most int
+}
+
+func (p *slowRevokeProvider) Revoke(ctx context.Context, req RevokeRequest) error {
+	p.mu.Lock()
+	p.inFlight++
+	p.most = max(p.most, p.inFlight)
+	p.mu.Unlock()
+	<-p.release
+	p.mu.Lock()
+	p.inFlight--
+	p.mu.Unlock()
+	return p.fakeProvider.Revoke(ctx, req)
+}
+
+// An early revoke still talking to the provider when the sweep comes is
+// left to finish: one provider revoke at a time per grant, one outcome.
+func TestEarlyRevokeAndSweepDoNotOverlap(t *testing.T) {
+	prov := &slowRevokeProvider{fakeProvider: newFakeProvider(), release: make(chan struct{})}
+	st, clk := newMemStore(), &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	svc := New(Config{Store: st, Notifier: &fakeNotifier{}, Policy: testPolicy(), Now: clk.Now,
+		Providers: map[string]Provider{"fake": prov}, RetryBackoff: time.Millisecond})
+	t.Cleanup(svc.Shutdown)
+	ctx := context.Background()
+	r, _ := svc.Submit(ctx, "UALICE", "db", time.Hour, "x")
+	svc.Approve(ctx, "UBOB", r.ID)
+	svc.Wait()
+	if _, err := svc.Revoke(ctx, "UALICE", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the early revoke is at the provider, then sweep.
+	for {
+		prov.mu.Lock()
+		n := prov.inFlight
+		prov.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan error)
+	go func() { done <- svc.ExpireDue(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(prov.release)
+		t.Fatal("the sweep revoked the grant again while the early revoke was under way")
+	}
+	close(prov.release)
+	svc.Wait()
+	if prov.most != 1 {
+		t.Errorf("%d revokes of one grant ran at once", prov.most)
+	}
+	got, _ := st.Request(ctx, r.ID)
+	if got.Status != StatusRevoked || got.EndedBy != "UALICE" {
+		t.Errorf("status %s by %s, want revoked by UALICE", got.Status, got.EndedBy)
 	}
 }

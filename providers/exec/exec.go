@@ -107,14 +107,7 @@ func (p *Provider) Grant(ctx context.Context, req approvals.GrantRequest) (appro
 		return approvals.GrantResult{}, err
 	}
 	in := p.input(ActionGrant, req.RequestID, req.Resource, req.Identity, s)
-	in.Requester = req.Requester
-	in.Approvers = append(in.Approvers, req.Approvers...)
-	in.Reason = req.Reason
-	in.DurationSeconds = int64(req.Duration / time.Second)
-	if !req.ExpiresAt.IsZero() {
-		at := req.ExpiresAt.UTC().Format(time.RFC3339)
-		in.ExpiresAt = &at
-	}
+	in.describe(req.Requester, req.Approvers, req.Reason, req.Duration, req.ExpiresAt)
 	a, err := p.run(ctx, s, in)
 	if err != nil {
 		return approvals.GrantResult{}, err
@@ -131,7 +124,9 @@ func (p *Provider) Revoke(ctx context.Context, req approvals.RevokeRequest) erro
 	if err != nil {
 		return err
 	}
-	a, err := p.run(ctx, s, p.input(ActionRevoke, req.RequestID, req.Resource, req.Identity, s))
+	in := p.input(ActionRevoke, req.RequestID, req.Resource, req.Identity, s)
+	in.describe(req.Requester, req.Approvers, req.Reason, req.Duration, req.ExpiresAt)
+	a, err := p.run(ctx, s, in)
 	if err == nil && a.Message != "" {
 		p.log.Info("exec plugin revoked", "request_id", req.RequestID, "resource", req.Resource, "message", a.Message)
 	}
@@ -146,7 +141,9 @@ func (p *Provider) Holds(ctx context.Context, req approvals.HoldsRequest) (bool,
 	if err != nil {
 		return false, err
 	}
-	a, err := p.run(ctx, s, p.input(ActionCheck, "", req.Resource, req.Identity, s))
+	in := p.input(ActionCheck, req.RequestID, req.Resource, req.Identity, s)
+	in.describe(req.Requester, req.Approvers, req.Reason, req.Duration, time.Time{})
+	a, err := p.run(ctx, s, in)
 	if err != nil {
 		return false, err
 	}
@@ -196,6 +193,19 @@ func (p *Provider) input(action, requestID, resource, identity string, s Setting
 		Identity:  identity,
 		Approvers: []string{},
 		Settings:  settings,
+	}
+}
+
+// describe fills in the request an action is for. A revoke or check made
+// for no request (drift detection) leaves them empty.
+func (in *input) describe(requester string, approvers []string, reason string, d time.Duration, expiresAt time.Time) {
+	in.Requester = requester
+	in.Approvers = append(in.Approvers, approvers...)
+	in.Reason = reason
+	in.DurationSeconds = int64(d / time.Second)
+	if !expiresAt.IsZero() {
+		at := expiresAt.UTC().Format(time.RFC3339)
+		in.ExpiresAt = &at
 	}
 }
 

@@ -191,17 +191,26 @@ case "$1$2$3" in *check) echo '{"held": false}';; *list) echo '{"holders": []}';
 			"duration_seconds": json.Number("3600"), "expires_at": "2026-11-22T09:00:00Z", "settings": settings,
 		}},
 		{ActionRevoke, func() error {
-			return p.Revoke(ctx(t), approvals.RevokeRequest{RequestID: "r-42", Resource: "payroll-export", Identity: "alice", Settings: s})
+			return p.Revoke(ctx(t), approvals.RevokeRequest{
+				RequestID: "r-42", Resource: "payroll-export", Identity: "alice", Requester: "U0ALICE",
+				Approvers: []string{"U0HR"}, Reason: "month-end close", Duration: time.Hour,
+				ExpiresAt: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), Settings: s,
+			})
 		}, map[string]any{
 			"action": "revoke", "request_id": "r-42", "resource": "payroll-export", "identity": "alice",
-			"requester": "", "approvers": []any{}, "reason": "", "duration_seconds": json.Number("0"), "expires_at": nil, "settings": settings,
+			"requester": "U0ALICE", "approvers": []any{"U0HR"}, "reason": "month-end close", "duration_seconds": json.Number("3600"),
+			"expires_at": "2026-11-22T09:00:00Z", "settings": settings,
 		}},
 		{ActionCheck, func() error {
-			_, err := p.Holds(ctx(t), approvals.HoldsRequest{Resource: "payroll-export", Identity: "alice", Settings: s})
+			_, err := p.Holds(ctx(t), approvals.HoldsRequest{
+				Resource: "payroll-export", Identity: "alice", RequestID: "r-42", Requester: "U0ALICE",
+				Approvers: []string{"U0HR"}, Reason: "month-end close", Duration: time.Hour, Settings: s,
+			})
 			return err
 		}, map[string]any{
-			"action": "check", "request_id": "", "resource": "payroll-export", "identity": "alice",
-			"requester": "", "approvers": []any{}, "reason": "", "duration_seconds": json.Number("0"), "expires_at": nil, "settings": settings,
+			"action": "check", "request_id": "r-42", "resource": "payroll-export", "identity": "alice",
+			"requester": "U0ALICE", "approvers": []any{"U0HR"}, "reason": "month-end close", "duration_seconds": json.Number("3600"),
+			"expires_at": nil, "settings": settings,
 		}},
 		{ActionList, func() error {
 			_, err := p.Holders(ctx(t), approvals.HoldersRequest{Resource: "payroll-export", Settings: s})
