@@ -31,10 +31,10 @@ func TestParse(t *testing.T) {
 		{"list", List{}},
 		{"List ", List{}},
 		{"resources", Resources{}},
-		{"revoke 01J9Z3M4K8", Revoke{ID: "01J9Z3M4K8"}},
+		{"revoke ar-4wwftt2k", Revoke{ID: "ar-4wwftt2k"}},
 		{"Revoke  aBc-123 ", Revoke{ID: "aBc-123"}},
-		{"extend 01J9Z3M4K8 1h still debugging", Extend{ID: "01J9Z3M4K8", Duration: time.Hour, Reason: "still debugging"}},
-		{"extend 01J9Z3M4K8 1d  Ünïcödé  reason ", Extend{ID: "01J9Z3M4K8", Duration: 24 * time.Hour, Reason: "Ünïcödé  reason"}},
+		{"extend ar-4wwftt2k 1h still debugging", Extend{ID: "ar-4wwftt2k", Duration: time.Hour, Reason: "still debugging"}},
+		{"extend ar-4wwftt2k 1d  Ünïcödé  reason ", Extend{ID: "ar-4wwftt2k", Duration: 24 * time.Hour, Reason: "Ünïcödé  reason"}},
 		{"who payments-admin", Who{Resource: "payments-admin"}},
 		{"WHO Payments-Admin", Who{Resource: "Payments-Admin"}},
 	}

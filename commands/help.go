@@ -10,9 +10,9 @@ const help = "*/access* — just-in-time access: ask for exactly what you need, 
 	"• `/access list` — your pending requests and active grants, with their IDs and expiry.\n" +
 	"• `/access resources` — what you may request, and for how long at most.\n" +
 	"• `" + usageRevoke + "` — end a grant early (its holder, an approver of the resource, or an admin).\n" +
-	"    e.g. `/access revoke 01J9Z3M4K8`\n" +
+	"    e.g. `/access revoke ar-4wwftt2k`\n" +
 	"• `" + usageExtend + "` — ask for more time on an active grant: DURATION is added to its expiry once the approvers approve again; the ID stays the same.\n" +
-	"    e.g. `/access extend 01J9Z3M4K8 1h still debugging`\n" +
+	"    e.g. `/access extend ar-4wwftt2k 1h still debugging`\n" +
 	"• `" + usageWho + "` — who holds the resource now (approvers of the resource and admins).\n" +
 	"    e.g. `/access who payments-admin`\n" +
 	"• `/access help` — this text.\n" +
