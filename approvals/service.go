@@ -57,13 +57,17 @@ type Service struct {
 	revokeRetryMax time.Duration
 	callTimeout    time.Duration
 
-	mu      sync.Mutex // guards closing, background.Add and revoking
+	mu      sync.Mutex // guards closing, running and revoking
 	closing bool
+	// running counts background work; idle is signalled (with mu) when it
+	// drops to zero. A counter under mu rather than a WaitGroup, because
+	// work starts from any goroutine (a sweep, a click) while Wait runs.
+	running int
+	idle    *sync.Cond
 	// revoking holds the IDs of requests whose provider revoke is under
 	// way, so an early revoke and a sweep never revoke the same grant at
 	// once.
 	revoking map[string]bool
-	bg       sync.WaitGroup
 }
 
 // New returns a Service. Store, Notifier and Policy are required.
@@ -101,6 +105,7 @@ func New(cfg Config) *Service {
 	if s.callTimeout <= 0 {
 		s.callTimeout = 5 * time.Minute
 	}
+	s.idle = sync.NewCond(&s.mu)
 	s.policy.Store(cfg.Policy)
 	return s
 }
@@ -108,15 +113,24 @@ func New(cfg Config) *Service {
 // Policy returns the policy in force.
 func (s *Service) Policy() *Policy { return s.policy.Load() }
 
-// Wait blocks until all background work started so far has finished.
-func (s *Service) Wait() { s.bg.Wait() }
+// Wait blocks until no background work is running, including work that
+// starts while it waits.
+func (s *Service) Wait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.running > 0 {
+		s.idle.Wait()
+	}
+}
 
 // Shutdown stops accepting background work and waits for what is running.
+// Work already running may still start its follow-ups (a revoke's
+// announcement), so nothing it committed goes untold.
 func (s *Service) Shutdown() {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	s.bg.Wait()
+	s.Wait()
 }
 
 // background runs fn off the caller's path. The context keeps the caller's
@@ -125,13 +139,19 @@ func (s *Service) Shutdown() {
 func (s *Service) background(ctx context.Context, fn func(ctx context.Context)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing && s.running == 0 {
 		s.log.Warn("shutting down; background work not started")
 		return
 	}
-	s.bg.Add(1)
+	s.running++
 	go func() {
-		defer s.bg.Done()
+		defer func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.running--; s.running == 0 {
+				s.idle.Broadcast()
+			}
+		}()
 		fn(context.WithoutCancel(ctx))
 	}()
 }
