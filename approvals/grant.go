@@ -25,7 +25,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 		if err != nil {
 			// Fail closed: without knowing, a later expiry could remove
 			// access the user held before.
-			s.failGrant(ctx, id, StatusApproved, fmt.Errorf("could not check whether the access is already held: %w", err))
+			s.failGrant(ctx, id, StatusApproved, fmt.Errorf("could not check whether the access is already held: %w", err), false)
 			return
 		}
 		if held {
@@ -51,26 +51,29 @@ func (s *Service) grant(ctx context.Context, id string) {
 	}
 
 	p, err := s.provider(r)
-	var result GrantResult
-	if err == nil {
-		err = s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			result, err = p.Grant(ctx, GrantRequest{
-				RequestID: r.ID,
-				Resource:  r.Resource,
-				Identity:  r.Identity,
-				Requester: r.Requester,
-				Approvers: r.Approvers(),
-				Reason:    r.Reason,
-				Duration:  r.Duration,
-				ExpiresAt: s.now().Add(r.Duration),
-				Settings:  r.Settings,
-			})
-			return err
-		})
-	}
 	if err != nil {
-		s.failGrant(ctx, id, StatusGranting, err)
+		// The provider was never called: nothing to undo.
+		s.failGrant(ctx, id, StatusGranting, err, false)
+		return
+	}
+	var result GrantResult
+	err = s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		result, err = p.Grant(ctx, GrantRequest{
+			RequestID: r.ID,
+			Resource:  r.Resource,
+			Identity:  r.Identity,
+			Requester: r.Requester,
+			Approvers: r.Approvers(),
+			Reason:    r.Reason,
+			Duration:  r.Duration,
+			ExpiresAt: s.now().Add(r.Duration),
+			Settings:  r.Settings,
+		})
+		return err
+	})
+	if err != nil {
+		s.failGrant(ctx, id, StatusGranting, err, true)
 		return
 	}
 	now := s.now()
@@ -97,16 +100,16 @@ func (s *Service) grant(ctx context.Context, id string) {
 }
 
 // failGrant records a permanent grant failure and reports it. A failure
-// after the provider was called (from "granting") may hide a grant that
+// after the provider was called may hide a grant that
 // took effect: a call that timed out, an answer lost on the way back. So
 // the access is revoked before the request is closed as failed, and if
 // that revoke fails too the request stays a grant whose revoke is due,
 // retried by every sweep until the provider confirms, never dropped.
 // Revoking is safe: the access was checked not to be held before the
 // grant started.
-func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error) {
+func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error, providerCalled bool) {
 	s.log.Error("grant failed", "request_id", id, "err", cause)
-	if from == StatusGranting {
+	if providerCalled {
 		if rerr := s.undoGrant(ctx, id); rerr != nil {
 			s.keepRevokeDue(ctx, id, cause, rerr)
 			return
