@@ -644,3 +644,29 @@ func TestExamplePolicyChecks(t *testing.T) {
 		t.Errorf("policy check said %q", stdout.String())
 	}
 }
+
+// A restart just before the summary does not shrink its period: the first
+// summary after a start covers one whole period of its schedule.
+func TestFirstSummaryAfterRestartCoversAPeriod(t *testing.T) {
+	w := newE2EWorld(t)
+	m := w.start()
+	w.requestAndApprove(m)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(time.Minute)
+	m2 := w.start()
+	defer m2.Close()
+	if err := m2.PostSummary(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	for _, c := range w.slack.Posts(e2eAudit) {
+		if strings.Contains(c.Text, "Access summary") {
+			summary = c.Text
+		}
+	}
+	if !strings.Contains(summary, "1 requests, 1 approved") || !strings.Contains(summary, "1 active grants") {
+		t.Errorf("summary after a restart: %q; want the request filed before the restart counted", summary)
+	}
+}

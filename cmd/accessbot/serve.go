@@ -184,7 +184,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.sweep(ctx)
-	m.lastSummary = m.Now()
+	// The first summary after a start covers one whole period of its
+	// schedule, not just the time since the start: a restart shortly
+	// before the summary must not hide the day before it.
+	next := summary.Next(m.Now())
+	m.lastSummary = m.Now().Add(-summary.Next(next).Sub(next))
 	m.cron = cron.New(cron.WithChain(cron.Recover(cronLogger{m.Logger}), cron.SkipIfStillRunning(cronLogger{m.Logger})))
 	m.cron.Schedule(expiry, cron.FuncJob(func() { m.sweep(context.Background()) }))
 	m.cron.Schedule(summary, cron.FuncJob(func() {
