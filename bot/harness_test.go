@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -227,14 +228,19 @@ func (h *harness) command(user, text string) reply {
 func (h *harness) request(user, resource, dur, reason string) string {
 	h.t.Helper()
 	rep := h.command(user, "request "+resource+" "+dur+" "+reason)
-	for _, r := range h.list(user) {
-		if r.Resource == resource && r.Status == approvals.StatusPending && strings.Contains(rep.Text, r.ID) {
-			return r.ID
+	// The ID comes from the reply: by the time the reply is read the
+	// background check may already have closed the request (already held).
+	if id := requestIDPattern.FindString(rep.Text); id != "" {
+		if r, err := h.db.Request(context.Background(), id); err == nil && r.Resource == resource && r.Requester == user {
+			return id
 		}
 	}
 	h.t.Fatalf("request %s by %s not filed; reply %q", resource, user, rep.Text)
 	return ""
 }
+
+// requestIDPattern matches a request ID (approvals.NewID) in a reply.
+var requestIDPattern = regexp.MustCompile(`\bar-[a-z0-9]+\b`)
 
 // click sends a signed block_actions click on the approval message ref.
 func (h *harness) click(user, actionID, id string, ref approvals.MessageRef) int {
