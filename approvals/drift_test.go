@@ -88,13 +88,13 @@ func TestDriftKeepsGrantOfARenamedResource(t *testing.T) {
 // open-and-granted when the open requests were first read: the second read
 // just before the revoke finds it, and its access is left alone.
 func TestDriftRechecksGrantsBeforeRevoking(t *testing.T) {
-	store, notifier, clk := newMemStore(), &fakeNotifier{}, &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	store, clk := newMemStore(), &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
 	provider := &listingProvider{fakeProvider: newFakeProvider()}
 	p := testPolicy()
 	p.Resources = p.Resources[:1]
 	p.Resources[0].Drift = DriftRevoke
 	svc := New(Config{
-		Store: store, Providers: map[string]Provider{"fake": provider}, Notifier: notifier,
+		Store: store, Providers: map[string]Provider{"fake": provider},
 		Policy: p, Now: clk.Now, RetryBackoff: time.Millisecond,
 	})
 	t.Cleanup(svc.Shutdown)

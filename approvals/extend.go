@@ -51,6 +51,9 @@ type Extension struct {
 	// for, ToExpiresAt the expiry it asks for (FromExpiresAt + Duration).
 	FromExpiresAt time.Time `json:"from_expires_at"`
 	ToExpiresAt   time.Time `json:"to_expires_at"`
+	// Asked and Unreachable are as for Request, for this round.
+	Asked       []string      `json:"asked,omitempty"`
+	Unreachable []Unreachable `json:"unreachable,omitempty"`
 	// Messages are the approval messages posted for this round.
 	Messages []MessageRef `json:"messages,omitempty"`
 }
@@ -77,6 +80,8 @@ func (e *Extension) HasApproved(user string) bool {
 func (e Extension) clone() Extension {
 	e.Approvals = append([]Approval(nil), e.Approvals...)
 	e.Messages = append([]MessageRef(nil), e.Messages...)
+	e.Asked = append([]string(nil), e.Asked...)
+	e.Unreachable = append([]Unreachable(nil), e.Unreachable...)
 	return e
 }
 
@@ -115,11 +120,12 @@ func (s *Service) Extend(ctx context.Context, actor, id string, d time.Duration,
 		return nil, Errorf(EINVALID, "a reason is required: /access extend %s %s REASON…", id, FormatDuration(d))
 	}
 	now := s.now()
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		res, err := s.mayExtend(r, actor, d, now)
 		if err != nil {
-			return nil, err
+			return Change{}, err
 		}
+		targets := askTargets(r, res)
 		r.Extensions = append(r.Extensions, Extension{
 			Duration:      d,
 			Reason:        reason,
@@ -128,15 +134,14 @@ func (s *Service) Extend(ctx context.Context, actor, id string, d time.Duration,
 			Status:        ExtensionPending,
 			FromExpiresAt: r.ExpiresAt,
 			ToExpiresAt:   r.ExpiresAt.Add(d),
+			Asked:         targets,
 		})
-		return []Event{s.extensionEvent(r, ActionExtensionRequested, actor, now)}, nil
+		return extensionAsk(s.extensionEvent(r, ActionExtensionRequested, actor, now), targets, len(r.Extensions)), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("extension requested", "request_id", id, "resource", r.Resource, "extra", d)
-	round := len(r.Extensions) - 1
-	s.background(ctx, func(ctx context.Context) { s.askExtension(ctx, id, round) })
 	return r, nil
 }
 
@@ -189,48 +194,57 @@ func withinMax(r *Request, res Resource, to, now time.Time) error {
 
 func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// askExtension posts the approval messages of extension round of request
-// id and records them, unless the round was decided or closed first.
+// askExtension queues the approval messages of extension round of request
+// id (a round filed before approval messages went through the outbox),
+// unless the round was decided or closed first.
 func (s *Service) askExtension(ctx context.Context, id string, round int) {
-	r, err := s.store.Request(ctx, id)
-	if err != nil {
-		s.log.Error("load request", "request_id", id, "err", err)
-		return
-	}
-	if r.Status != StatusActive || round != len(r.Extensions)-1 || r.Extensions[round].Status != ExtensionPending {
-		return
-	}
-	s.announce(ctx, r, ActionExtensionRequested, r.Requester, false)
-	res, ok := s.Policy().Resource(r.Resource)
-	if !ok {
-		s.log.Warn("resource left the policy before approvers were asked to extend", "request_id", id, "resource", r.Resource)
-		return
-	}
-	refs, err := s.notifier.PostApprovalRequest(ctx, r, res)
-	if err != nil {
-		s.log.Error("post extension approval request", "request_id", id, "err", err)
-	}
-	if len(refs) == 0 {
-		return
-	}
-	r, err = s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
-		if round >= len(r.Extensions) {
-			return nil, errNoChange
+	_, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
+		if r.Status != StatusActive || round != len(r.Extensions)-1 {
+			return Change{}, errNoChange
 		}
-		r.Extensions[round].Messages = append(r.Extensions[round].Messages, refs...)
-		return nil, nil
+		e := &r.Extensions[round]
+		if e.Status != ExtensionPending || len(e.Asked) > 0 || len(e.Messages) > 0 {
+			return Change{}, errNoChange
+		}
+		res, ok := s.Policy().Resource(r.Resource)
+		if !ok {
+			return Change{}, errNoChange // mayDecideExtension refuses every click; the grant ends as it was
+		}
+		e.Asked = askTargets(r, res)
+		return Change{Notices: []Notice{{At: s.now(), RequestID: r.ID, Ask: e.Asked, Round: round + 1}}}, nil
 	})
 	if err != nil {
-		s.logUpdate("record extension approval messages", id, err)
-		return
+		s.logUpdate("queue extension approval messages", id, err)
 	}
-	if r.Extensions[round].Status != ExtensionPending {
-		// Decided (or closed) while the messages were being posted: take
-		// the buttons off what was just posted.
-		if err := s.notifier.UpdateApprovalMessages(ctx, r); err != nil {
-			s.log.Error("update approval messages", "request_id", id, "err", err)
-		}
+}
+
+// extensionAsk is the change that files an extension: its event, told
+// to the audit channel, and its approval message for targets.
+func extensionAsk(ev Event, targets []string, round int) Change {
+	n := tell(ev, false)
+	n.Ask, n.Round = targets, round
+	return Change{Events: []Event{ev}, Notices: []Notice{n}}
+}
+
+// extensionChange announces the events of a decision on an extension: the
+// requester is told of every outcome but a partial approval.
+func extensionChange(evs []Event) Change {
+	var c Change
+	for _, ev := range evs {
+		c.Events = append(c.Events, ev)
+		c.Notices = append(c.Notices, tell(ev, ev.Action != ActionExtensionApproval))
 	}
+	return c
+}
+
+// withClosing adds to c the events of an extension closed because its
+// grant ends, announced without a DM: the requester hears of the end.
+func withClosing(c Change, closing []Event) Change {
+	for _, ev := range closing {
+		c.Events = append(c.Events, ev)
+		c.Notices = append(c.Notices, tell(ev, false))
+	}
+	return c
 }
 
 // decideExtension records actor's approval (approve) or refusal of the
@@ -298,26 +312,6 @@ func (s *Service) mayDecideExtension(r *Request, actor string, now time.Time) (*
 		return nil, Resource{}, Errorf(EFORBIDDEN, "you cannot approve or deny the extension of your own grant; another approver of %s must decide", res.Name)
 	}
 	return e, res, nil
-}
-
-// extensionDecided announces a committed decision on an extension.
-func (s *Service) extensionDecided(ctx context.Context, r *Request, action, actor string) {
-	s.log.Info("extension decided", "request_id", r.ID, "action", action, "by", actor, "expires_at", r.ExpiresAt)
-	s.background(ctx, func(ctx context.Context) {
-		s.announceExtension(ctx, r, action, actor, action != ActionExtensionApproval)
-	})
-}
-
-// announceExtension is announce for extension events; it makes sure the
-// extension's approval messages are rewritten also when the request's own
-// messages are missing (announce rewrites only when there are some).
-func (s *Service) announceExtension(ctx context.Context, r *Request, action, actor string, tellRequester bool) {
-	if e := r.LastExtension(); len(r.Messages) == 0 && e != nil && len(e.Messages) > 0 {
-		if err := s.notifier.UpdateApprovalMessages(ctx, r); err != nil {
-			s.log.Error("update approval messages", "request_id", r.ID, "err", err)
-		}
-	}
-	s.announce(ctx, r, action, actor, tellRequester)
 }
 
 // closeExtension closes the pending extension of r, if any, because the

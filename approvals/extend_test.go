@@ -356,15 +356,18 @@ func TestExtensionRecheckedAgainstThePolicyAtApproval(t *testing.T) {
 	}
 }
 
-func TestResumePostsAnExtensionNeverPosted(t *testing.T) {
+// An extension filed by a release that posted approval messages directly
+// (no Asked on record, no message posted before it stopped) is asked at
+// the next start.
+func TestResumeAsksAnExtensionNeverAsked(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	r := h.active(t, "db", time.Hour, "UBOB")
 	h.svc.Extend(ctx, "UALICE", r.ID, time.Hour, "x")
 	h.svc.Wait()
-	// As if the bot stopped before the approval messages were posted.
 	h.store.UpdateRequest(ctx, r.ID, func(r *Request) ([]Event, error) {
 		r.PendingExtension().Messages = nil
+		r.PendingExtension().Asked = nil
 		return nil, nil
 	})
 	if err := h.svc.Resume(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -17,6 +18,11 @@ type memStore struct {
 	mu       sync.Mutex
 	requests map[string]*Request
 	events   []Event
+	notices  []Notice
+	// deliver, when set, is the chat side: it sees each notice as it is
+	// committed, with the lock held, and may record message references on
+	// the request the way the delivery worker does.
+	deliver func(r *Request, n Notice)
 }
 
 func newMemStore() *memStore { return &memStore{requests: map[string]*Request{}} }
@@ -34,7 +40,21 @@ func (m *memStore) append(evs ...Event) {
 	}
 }
 
-func (m *memStore) CreateRequest(_ context.Context, r *Request, ev Event) error {
+// queue records notices committed with r (nil for none).
+func (m *memStore) queue(r *Request, notices []Notice) {
+	for _, n := range notices {
+		if r != nil {
+			n.Request = r.Clone()
+		}
+		n.Seq = uint64(len(m.notices) + 1)
+		m.notices = append(m.notices, n)
+		if m.deliver != nil {
+			m.deliver(r, n)
+		}
+	}
+}
+
+func (m *memStore) CreateRequest(_ context.Context, r *Request, ev Event, notices ...Notice) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.requests {
@@ -44,10 +64,11 @@ func (m *memStore) CreateRequest(_ context.Context, r *Request, ev Event) error 
 	}
 	m.requests[r.ID] = r.Clone()
 	m.append(ev)
+	m.queue(m.requests[r.ID], notices)
 	return nil
 }
 
-func (m *memStore) UpdateRequest(_ context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error) {
+func (m *memStore) Transition(_ context.Context, id string, fn func(r *Request) (Change, error)) (*Request, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur, ok := m.requests[id]
@@ -55,13 +76,29 @@ func (m *memStore) UpdateRequest(_ context.Context, id string, fn func(r *Reques
 		return nil, Errorf(ENOTFOUND, "no request %s", id)
 	}
 	r := cur.Clone()
-	evs, err := fn(r)
+	c, err := fn(r)
 	if err != nil {
 		return nil, err
 	}
 	m.requests[id] = r.Clone()
-	m.append(evs...)
-	return r, nil
+	m.append(c.Events...)
+	m.queue(m.requests[id], c.Notices)
+	return m.requests[id].Clone(), nil
+}
+
+// UpdateRequest is Transition for changes that queue no notice.
+func (m *memStore) UpdateRequest(ctx context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error) {
+	return m.Transition(ctx, id, func(r *Request) (Change, error) {
+		evs, err := fn(r)
+		return Change{Events: evs}, err
+	})
+}
+
+func (m *memStore) Enqueue(_ context.Context, notices ...Notice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue(nil, notices)
+	return nil
 }
 
 func (m *memStore) Request(_ context.Context, id string) (*Request, error) {
@@ -99,10 +136,11 @@ func (m *memStore) DueRevokes(_ context.Context, now time.Time) ([]*Request, err
 	return out, nil
 }
 
-func (m *memStore) AppendEvent(_ context.Context, ev Event) error {
+func (m *memStore) AppendEvent(_ context.Context, ev Event, notices ...Notice) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.append(ev)
+	m.queue(nil, notices)
 	return nil
 }
 
@@ -169,7 +207,8 @@ func (p *fakeProvider) counts() (grants, revokes int) {
 	return p.grants, p.revokes
 }
 
-// fakeNotifier records what would have been said in chat.
+// fakeNotifier records what the chat side would say, from the notices as
+// they are committed.
 type fakeNotifier struct {
 	mu        sync.Mutex
 	approvals []string // request IDs posted to approvers
@@ -178,35 +217,29 @@ type fakeNotifier struct {
 	audit     []string // actions posted to the audit channel
 }
 
-func (n *fakeNotifier) PostApprovalRequest(_ context.Context, r *Request, res Resource) ([]MessageRef, error) {
+// deliver is memStore.deliver: approval messages land in C0APPROVALS and
+// are recorded on the request, as the delivery worker records them.
+func (n *fakeNotifier) deliver(r *Request, nt Notice) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.approvals = append(n.approvals, r.ID)
-	return []MessageRef{{ChannelID: "C0APPROVALS", TS: "1.0"}}, nil
-}
-
-func (n *fakeNotifier) UpdateApprovalMessages(_ context.Context, r *Request) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.updates = append(n.updates, r.Status)
-	return nil
-}
-
-func (n *fakeNotifier) NotifyRequester(_ context.Context, r *Request, ev Event) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.dms = append(n.dms, ev.Action)
-	return nil
-}
-
-func (n *fakeNotifier) PostAudit(_ context.Context, r *Request, ev Event) (MessageRef, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.audit = append(n.audit, ev.Action)
-	if r == nil {
-		return MessageRef{}, nil
+	if len(nt.Ask) > 0 {
+		n.approvals = append(n.approvals, r.ID)
+		ref := MessageRef{ChannelID: "C0APPROVALS", TS: fmt.Sprintf("%d.0", nt.Seq)}
+		if nt.Round == 0 {
+			r.Messages = append(r.Messages, ref)
+		} else {
+			r.Extensions[nt.Round-1].Messages = append(r.Extensions[nt.Round-1].Messages, ref)
+		}
 	}
-	return MessageRef{ChannelID: "C0AUDIT", TS: "thread-" + r.ID}, nil
+	if nt.Update && r != nil && (len(r.Messages) > 0 || (r.LastExtension() != nil && len(r.LastExtension().Messages) > 0)) {
+		n.updates = append(n.updates, r.Status)
+	}
+	if nt.TellRequester && nt.Event != nil {
+		n.dms = append(n.dms, nt.Event.Action)
+	}
+	if nt.Event != nil {
+		n.audit = append(n.audit, nt.Event.Action)
+	}
 }
 
 func (n *fakeNotifier) snapshot() (audit, dms []string) {
@@ -262,10 +295,10 @@ func newHarness(t *testing.T) *harness {
 		notifier: &fakeNotifier{},
 		clock:    &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)},
 	}
+	h.store.deliver = h.notifier.deliver
 	h.svc = New(Config{
 		Store:        h.store,
 		Providers:    map[string]Provider{"fake": h.provider},
-		Notifier:     h.notifier,
 		Policy:       testPolicy(),
 		Now:          h.clock.Now,
 		RetryBackoff: time.Millisecond,

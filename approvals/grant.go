@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -33,12 +32,12 @@ func (s *Service) grant(ctx context.Context, id string) {
 			return
 		}
 		now := s.now()
-		r, err = s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		r, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 			if r.Status != StatusApproved {
-				return nil, errNoChange
+				return Change{}, errNoChange
 			}
 			r.Status = StatusGranting
-			return []Event{s.event(r, ActionGranting, SystemActor, now)}, nil
+			return Change{Events: []Event{s.event(r, ActionGranting, SystemActor, now)}}, nil
 		})
 		if err != nil {
 			s.logUpdate("record grant in progress", id, err)
@@ -77,9 +76,9 @@ func (s *Service) grant(ctx context.Context, id string) {
 		return
 	}
 	now := s.now()
-	r, err = s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	r, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusGranting {
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
 		r.Status = StatusActive
 		r.GrantedAt = now
@@ -87,7 +86,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 		r.GrantNote = result.Message
 		ev := s.event(r, ActionGranted, SystemActor, now)
 		ev.Detail = result.Message
-		return []Event{ev}, nil
+		return told(ev, true), nil
 	})
 	if err != nil {
 		// The provider granted but the record failed: the request stays in
@@ -96,7 +95,6 @@ func (s *Service) grant(ctx context.Context, id string) {
 		return
 	}
 	s.log.Info("access granted", "request_id", id, "resource", r.Resource, "expires_at", r.ExpiresAt)
-	s.announce(ctx, r, ActionGranted, SystemActor, true)
 }
 
 // failGrant records a permanent grant failure and reports it. A failure
@@ -116,9 +114,9 @@ func (s *Service) failGrant(ctx context.Context, id string, from Status, cause e
 		}
 	}
 	now := s.now()
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	_, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != from {
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
 		r.Status = StatusFailed
 		r.EndedAt = now
@@ -126,13 +124,11 @@ func (s *Service) failGrant(ctx context.Context, id string, from Status, cause e
 		ev := s.event(r, ActionGrantFailed, SystemActor, now)
 		ev.Outcome = string(StatusFailed)
 		ev.Detail = cause.Error()
-		return []Event{ev}, nil
+		return told(ev, true), nil
 	})
 	if err != nil {
 		s.logUpdate("record grant failure", id, err)
-		return
 	}
-	s.announce(ctx, r, ActionGrantFailed, SystemActor, true)
 }
 
 // undoGrant revokes whatever a failed grant of request id may have left.
@@ -160,9 +156,9 @@ func (s *Service) undoGrant(ctx context.Context, id string) error {
 func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr error) {
 	s.log.Error("grant failed and undoing it failed; the revoke stays due", "request_id", id, "err", revokeErr)
 	now := s.now()
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	_, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusGranting {
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
 		r.Status, r.GrantUncertain = StatusActive, true
 		r.GrantedAt, r.ExpiresAt = now, now
@@ -174,13 +170,11 @@ func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr
 		ev.Outcome = "revoke_due"
 		ev.Detail = fmt.Sprintf("grant failed: %v; the provider may have granted part of it, and revoking it failed too (%v): the revoke stays due, retrying at %s",
 			cause, revokeErr, r.RevokeRetryAt.UTC().Format(time.RFC3339))
-		return []Event{ev}, nil
+		return told(ev, true), nil
 	})
 	if err != nil {
 		s.logUpdate("record grant failure", id, err)
-		return
 	}
-	s.announce(ctx, r, ActionGrantFailed, SystemActor, true)
 }
 
 // Revoke ends request id early on behalf of actor: its requester (who also
@@ -193,10 +187,9 @@ func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr
 func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
 	var action string
-	var closed bool
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if err := s.mayRevoke(r, actor); err != nil {
-			return nil, err
+			return Change{}, err
 		}
 		switch r.Status {
 		case StatusPending:
@@ -205,24 +198,22 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 			r.EndedBy = actor
 			action = ActionCancelled
 		case StatusApproved, StatusGranting:
-			return nil, Errorf(ECONFLICT, "%s is being granted right now; revoke it again in a few seconds", r.ID)
+			return Change{}, Errorf(ECONFLICT, "%s is being granted right now; revoke it again in a few seconds", r.ID)
 		case StatusActive:
 			if r.RevokeRequestedBy != "" {
-				return nil, errNoChange
+				return Change{}, errNoChange
 			}
 			r.RevokeRequestedBy = actor
 			r.RevokeRequestedAt = now
 			action = ActionRevokeAsked
 			ev := s.event(r, action, actor, now)
-			closing := s.closeExtension(r, "the grant is being revoked", now)
-			closed = len(closing) > 0
-			return append([]Event{ev}, closing...), nil
+			return withClosing(Change{Events: []Event{ev}}, s.closeExtension(r, "the grant is being revoked", now)), nil
 		default:
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
-		return []Event{s.event(r, action, actor, now)}, nil
+		return told(s.event(r, action, actor, now), true), nil
 	})
-	if errors.Is(err, errNoChange) {
+	if isNoChange(err) {
 		r, err := s.store.Request(ctx, id)
 		if err == nil && r.Status == StatusActive && r.RevokeRequestedBy != "" {
 			// Asked again while an earlier revoke waits for its retry (an
@@ -236,16 +227,9 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		return nil, err
 	}
 	s.log.Info("revoke requested", "request_id", id, "by", actor, "action", action)
-	s.background(ctx, func(ctx context.Context) {
-		if action == ActionCancelled {
-			s.announce(ctx, r, ActionCancelled, actor, true)
-			return
-		}
-		if closed {
-			s.announceExtension(ctx, r, ActionExtensionClosed, SystemActor, false)
-		}
-		s.revoke(ctx, r)
-	})
+	if action != ActionCancelled {
+		s.background(ctx, func(ctx context.Context) { s.revoke(ctx, r) })
+	}
 	return r, nil
 }
 
@@ -282,8 +266,9 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 // filed, then records the outcome. A failure keeps the grant due (later
 // sweeps retry it, with backoff) and is reported as "failed". One revoke
 // of a request runs at a time: a sweep that finds a revoke already under
-// way (an early revoke's) leaves it be. The chat side is told in the
-// background, so Slack's pace never delays the next grant's revoke.
+// way (an early revoke's) leaves it be. People are told through notices
+// committed with the outcome, so Slack's pace never delays the next
+// grant's revoke.
 func (s *Service) revoke(ctx context.Context, r *Request) {
 	if !s.startRevoke(r.ID) {
 		s.log.Debug("revoke already under way", "request_id", r.ID)
@@ -304,38 +289,28 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 	now := s.now()
 	if err != nil {
 		s.log.Error("revoke failed; it stays due", "request_id", id, "resource", r.Resource, "err", err)
-		closed := false
-		updated, uerr := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+		_, uerr := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 			if r.Status != StatusActive {
-				return nil, errNoChange
+				return Change{}, errNoChange
 			}
 			closing := s.closeExtension(r, "the grant's revoke is due", now)
-			closed = len(closing) > 0
 			r.RevokeFailures++
 			r.LastError = err.Error()
 			r.RevokeRetryAt = now.Add(s.revokeBackoff(r.RevokeFailures))
 			ev := s.event(r, ActionRevokeFailed, SystemActor, now)
 			ev.Outcome = "failed"
 			ev.Detail = fmt.Sprintf("attempt %d failed, retrying at %s: %v", r.RevokeFailures, r.RevokeRetryAt.UTC().Format(time.RFC3339), err)
-			return append([]Event{ev}, closing...), nil
+			return withClosing(told(ev, false), closing), nil
 		})
 		if uerr != nil {
 			s.logUpdate("record revoke failure", id, uerr)
-			return
 		}
-		s.background(ctx, func(ctx context.Context) {
-			s.announce(ctx, updated, ActionRevokeFailed, SystemActor, false)
-			if closed {
-				s.announceExtension(ctx, updated, ActionExtensionClosed, SystemActor, false)
-			}
-		})
 		return
 	}
 	action := ActionExpired
-	closed := false
-	updated, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	updated, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusActive {
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
 		r.Status, r.EndedBy = StatusExpired, SystemActor
 		if r.RevokeRequestedBy != "" {
@@ -347,21 +322,13 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 		r.RevokeRetryAt = time.Time{}
 		r.LastError = ""
 		ev := s.event(r, action, actor, now)
-		closing := s.closeExtension(r, "the grant "+string(r.Status), now)
-		closed = len(closing) > 0
-		return append([]Event{ev}, closing...), nil
+		return withClosing(told(ev, true), s.closeExtension(r, "the grant "+string(r.Status), now)), nil
 	})
 	if err != nil {
 		s.logUpdate("record revoke", id, err)
 		return
 	}
 	s.log.Info("access removed", "request_id", id, "resource", updated.Resource, "action", action)
-	s.background(ctx, func(ctx context.Context) {
-		s.announce(ctx, updated, action, updated.EndedBy, true)
-		if closed {
-			s.announceExtension(ctx, updated, ActionExtensionClosed, SystemActor, false)
-		}
-	})
 }
 
 // startRevoke marks a revoke of request id as under way, and reports
@@ -408,36 +375,14 @@ func (s *Service) Resume(ctx context.Context) error {
 		case r.Status == StatusApproved || r.Status == StatusGranting:
 			s.log.Info("resuming interrupted grant", "request_id", id, "status", r.Status)
 			s.background(ctx, func(ctx context.Context) { s.grant(ctx, id) })
-		case r.Status == StatusPending && len(r.Messages) == 0:
+		case r.Status == StatusPending && len(r.Asked) == 0 && len(r.Messages) == 0:
 			s.background(ctx, func(ctx context.Context) { s.ask(ctx, id) })
-		case r.Status == StatusActive && r.PendingExtension() != nil && len(r.PendingExtension().Messages) == 0:
+		case r.Status == StatusActive && r.PendingExtension() != nil && len(r.PendingExtension().Asked) == 0 && len(r.PendingExtension().Messages) == 0:
 			round := len(r.Extensions) - 1
 			s.background(ctx, func(ctx context.Context) { s.askExtension(ctx, id, round) })
 		}
 	}
 	return nil
-}
-
-// announce tells people what happened: approval messages are rewritten,
-// the requester is told by DM when tellRequester, and the audit channel
-// gets the event. Chat failures are logged; the state is already committed.
-func (s *Service) announce(ctx context.Context, r *Request, action, actor string, tellRequester bool) {
-	ev := s.event(r, action, actor, s.now())
-	if len(r.Messages) > 0 && action != ActionRequested {
-		if err := s.notifier.UpdateApprovalMessages(ctx, r); err != nil {
-			s.log.Error("update approval messages", "request_id", r.ID, "err", err)
-		}
-	}
-	if tellRequester {
-		if err := s.notifier.NotifyRequester(ctx, r, ev); err != nil {
-			s.log.Error("notify requester", "request_id", r.ID, "err", err)
-		}
-	}
-	thread, err := s.notifier.PostAudit(ctx, r, ev)
-	if err != nil {
-		s.log.Error("post audit event", "request_id", r.ID, "err", err)
-	}
-	s.recordAuditThread(ctx, r, thread)
 }
 
 // List returns actor's open requests and active grants.

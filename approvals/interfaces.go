@@ -6,21 +6,26 @@ import (
 	"time"
 )
 
-// Store keeps requests and the audit log. Every method that changes state
-// appends its audit events in the same transaction, so the log and the
-// state never disagree.
+// Store keeps requests, the audit log and the outbox of chat notices.
+// Every method that changes state appends its audit events and queues its
+// notices in the same transaction, so the log, the state and what people
+// are told never disagree.
 type Store interface {
-	// CreateRequest stores a new request and appends ev. It returns
-	// ECONFLICT when the requester already has an open request (pending,
-	// approved, granting or active) for the same resource.
-	CreateRequest(ctx context.Context, r *Request, ev Event) error
-	// UpdateRequest re-reads request id inside a write transaction and calls
+	// CreateRequest stores a new request, appends ev and queues notices
+	// (each filled in with r). It returns ECONFLICT when the requester
+	// already has an open request (pending, approved, granting or active)
+	// for the same resource.
+	CreateRequest(ctx context.Context, r *Request, ev Event, notices ...Notice) error
+	// Transition re-reads request id inside a write transaction and calls
 	// fn with it. If fn returns an error nothing is written and the error is
-	// returned; otherwise the changed request and the events fn returns
-	// (none, for a change that is not audited, such as a message reference)
-	// are committed together, and the stored request is returned. ENOTFOUND when
+	// returned; otherwise the changed request, the events fn returns (none,
+	// for a change that is not audited) and its notices (each filled in
+	// with the request as committed) are committed together, and the
+	// stored request is returned. fn may run more than once (concurrent
+	// commits share one transaction, which is retried without a failing
+	// fn), so it must only change r and its own results. ENOTFOUND when
 	// there is no such request.
-	UpdateRequest(ctx context.Context, id string, fn func(r *Request) ([]Event, error)) (*Request, error)
+	Transition(ctx context.Context, id string, fn func(r *Request) (Change, error)) (*Request, error)
 	// Request returns request id, or ENOTFOUND.
 	Request(ctx context.Context, id string) (*Request, error)
 	// OpenRequests returns open requests (see Status.Open), all of them when
@@ -30,8 +35,10 @@ type Store interface {
 	// now, read from an index by time so the cost follows what is due.
 	DueRevokes(ctx context.Context, now time.Time) ([]*Request, error)
 	// AppendEvent appends an event that changes no request (a policy load,
-	// a drift finding).
-	AppendEvent(ctx context.Context, ev Event) error
+	// a drift finding) and queues notices.
+	AppendEvent(ctx context.Context, ev Event, notices ...Notice) error
+	// Enqueue queues notices that go with no state change (a summary).
+	Enqueue(ctx context.Context, notices ...Notice) error
 }
 
 // Provider grants and revokes access in one system. Providers classify
@@ -111,24 +118,4 @@ type HoldsRequest struct {
 type HoldersRequest struct {
 	Resource string
 	Settings json.RawMessage
-}
-
-// Notifier is the chat side: it renders and posts what happened. Failures
-// are logged by the caller and never undo a committed state change.
-type Notifier interface {
-	// PostApprovalRequest posts the approval message with Approve and Deny
-	// buttons to the resource's approval channel, or to each approver by
-	// DM, and returns the posted messages.
-	PostApprovalRequest(ctx context.Context, r *Request, res Resource) ([]MessageRef, error)
-	// UpdateApprovalMessages rewrites every approval message of r to show
-	// its current state (buttons gone once decided).
-	UpdateApprovalMessages(ctx context.Context, r *Request) error
-	// NotifyRequester tells the requester, by DM, what ev means for them.
-	NotifyRequester(ctx context.Context, r *Request, ev Event) error
-	// PostAudit posts ev to the audit channel, if one is configured. The
-	// posts about one request form a thread; PostAudit returns the message
-	// that opens it (r.AuditThread, or the one just posted), for the
-	// caller to record on the request, and a zero MessageRef when ev is
-	// about no request or nothing was posted.
-	PostAudit(ctx context.Context, r *Request, ev Event) (MessageRef, error)
 }

@@ -28,23 +28,12 @@ func (s *Service) SetPolicy(ctx context.Context, p *Policy) error {
 		Detail:     DiffPolicies(old, p),
 		PolicyHash: p.Hash,
 	}
-	if err := s.store.AppendEvent(ctx, ev); err != nil {
+	if err := s.store.AppendEvent(ctx, ev, tell(ev, false)); err != nil {
 		return fmt.Errorf("record policy change: %w", err)
 	}
 	s.policy.Store(p)
 	s.log.Info("policy loaded", "policy_hash", p.Hash, "changes", ev.Detail)
-	s.postPolicyEvent(ctx, ev)
 	return nil
-}
-
-// postPolicyEvent tells the audit channel that the rules changed: who may
-// approve what is as much part of the record as each decision.
-func (s *Service) postPolicyEvent(ctx context.Context, ev Event) {
-	s.background(ctx, func(ctx context.Context) {
-		if _, err := s.notifier.PostAudit(ctx, nil, ev); err != nil {
-			s.log.Error("post policy change", "err", err)
-		}
-	})
 }
 
 // RecordPolicyAtStart appends a policy_loaded event when the policy in
@@ -64,11 +53,7 @@ func (s *Service) RecordPolicyAtStart(ctx context.Context, lastPolicyHash string
 		Time: s.now(), Action: ActionPolicyLoaded, Actor: SystemActor, Outcome: "loaded",
 		Detail: detail, PolicyHash: p.Hash,
 	}
-	if err := s.store.AppendEvent(ctx, ev); err != nil {
-		return err
-	}
-	s.postPolicyEvent(ctx, ev)
-	return nil
+	return s.store.AppendEvent(ctx, ev, tell(ev, false))
 }
 
 func resourceNames(p *Policy) []string {

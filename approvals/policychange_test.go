@@ -43,7 +43,7 @@ func TestPolicyChangeNeverShowsSettingValues(t *testing.T) {
 	var logs bytes.Buffer
 	store := newMemStore()
 	svc := New(Config{
-		Store: store, Providers: map[string]Provider{"fake": newFakeProvider()}, Notifier: &fakeNotifier{},
+		Store: store, Providers: map[string]Provider{"fake": newFakeProvider()},
 		Policy: oldPolicy, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	t.Cleanup(svc.Shutdown)

@@ -92,6 +92,10 @@ type Request struct {
 	EndedAt time.Time `json:"ended_at,omitzero"`
 	EndedBy string    `json:"ended_by,omitempty"`
 
+	// Asked are the approval channel or the approvers the approval message
+	// was sent to; Unreachable those of them the chat refused for good.
+	Asked       []string      `json:"asked,omitempty"`
+	Unreachable []Unreachable `json:"unreachable,omitempty"`
 	// Messages are the approval messages posted for this request.
 	Messages []MessageRef `json:"messages,omitempty"`
 	// AuditThread is the audit channel message that opens this request's
@@ -155,6 +159,8 @@ func (r *Request) Clone() *Request {
 	c.Settings = append(json.RawMessage(nil), r.Settings...)
 	c.Approvals = append([]Approval(nil), r.Approvals...)
 	c.Messages = append([]MessageRef(nil), r.Messages...)
+	c.Asked = append([]string(nil), r.Asked...)
+	c.Unreachable = append([]Unreachable(nil), r.Unreachable...)
 	if r.Extensions != nil {
 		c.Extensions = make([]Extension, len(r.Extensions))
 		for i, e := range r.Extensions {

@@ -18,7 +18,6 @@ import (
 type Config struct {
 	Store     Store
 	Providers map[string]Provider // by the policy's provider name
-	Notifier  Notifier
 	Policy    *Policy
 	// Now is the clock; it is read once per operation so that the record,
 	// its audit event and its index key share one instant. Default time.Now.
@@ -40,13 +39,13 @@ type Config struct {
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
-// (Submit, Approve, Deny, Revoke) only check and commit; provider calls and
-// chat posts run in the background, tracked so that Wait and Shutdown can
-// finish them.
+// (Submit, Approve, Deny, Revoke) only check and commit; provider calls run
+// in the background, tracked so that Wait and Shutdown can finish them.
+// What people must be told is committed with each change as a Notice and
+// delivered by the chat side: no operation here waits for the chat.
 type Service struct {
 	store     Store
 	providers map[string]Provider
-	notifier  Notifier
 	policy    atomic.Pointer[Policy]
 	now       func() time.Time
 	log       *slog.Logger
@@ -70,12 +69,11 @@ type Service struct {
 	revoking map[string]bool
 }
 
-// New returns a Service. Store, Notifier and Policy are required.
+// New returns a Service. Store and Policy are required.
 func New(cfg Config) *Service {
 	s := &Service{
 		store:          cfg.Store,
 		providers:      cfg.Providers,
-		notifier:       cfg.Notifier,
 		now:            cfg.Now,
 		log:            cfg.Logger,
 		attempts:       cfg.Attempts,
@@ -124,8 +122,8 @@ func (s *Service) Wait() {
 }
 
 // Shutdown stops accepting background work and waits for what is running.
-// Work already running may still start its follow-ups (a revoke's
-// announcement), so nothing it committed goes untold.
+// Work already running may still start its follow-ups (an early revoke
+// asked for again), so nothing it began is left half done.
 func (s *Service) Shutdown() {
 	s.mu.Lock()
 	s.closing = true
@@ -219,7 +217,7 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 		CreatedAt: now,
 	}
 	ev := s.event(r, ActionRequested, actor, now)
-	if err := s.store.CreateRequest(ctx, r, ev); err != nil {
+	if err := s.store.CreateRequest(ctx, r, ev, tell(ev, false)); err != nil {
 		return nil, err
 	}
 	s.log.Info("request filed", "request_id", r.ID, "resource", r.Resource, "requester", actor)
@@ -228,7 +226,8 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 }
 
 // ask closes a new request as "already held" when the provider says the
-// requester has the access already, and otherwise posts it to approvers.
+// requester has the access already, and otherwise queues its approval
+// message for the approvers.
 func (s *Service) ask(ctx context.Context, id string) {
 	r, err := s.store.Request(ctx, id)
 	if err != nil {
@@ -247,24 +246,32 @@ func (s *Service) ask(ctx context.Context, id string) {
 		s.closeHeld(ctx, id, StatusPending)
 		return
 	}
-	s.announce(ctx, r, ActionRequested, r.Requester, false)
-	res, ok := s.Policy().Resource(r.Resource)
-	if !ok {
-		s.log.Warn("resource left the policy before approvers were asked", "request_id", id, "resource", r.Resource)
-		return
-	}
-	refs, err := s.notifier.PostApprovalRequest(ctx, r, res)
+	now := s.now()
+	_, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
+		if r.Status != StatusPending || len(r.Asked) > 0 || len(r.Messages) > 0 {
+			return Change{}, errNoChange
+		}
+		res, ok := s.Policy().Resource(r.Resource)
+		var targets []string
+		if ok {
+			targets = askTargets(r, res)
+		}
+		if len(targets) == 0 {
+			// Nobody can decide: close it rather than leave it waiting.
+			why := "resource " + r.Resource + " left the policy before its approvers were asked"
+			if ok {
+				why = "resource " + r.Resource + " has no approver other than the requester and no approval channel"
+			}
+			r.Status, r.EndedAt, r.LastError = StatusFailed, now, why
+			ev := s.event(r, ActionGrantFailed, SystemActor, now)
+			ev.Outcome, ev.Detail = string(StatusFailed), why
+			return told(ev, true), nil
+		}
+		r.Asked = targets
+		return Change{Notices: []Notice{{At: now, RequestID: r.ID, Ask: targets}}}, nil
+	})
 	if err != nil {
-		s.log.Error("post approval request", "request_id", id, "err", err)
-	}
-	if len(refs) == 0 {
-		return
-	}
-	if _, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
-		r.Messages = append(r.Messages, refs...)
-		return nil, nil
-	}); err != nil {
-		s.log.Error("record approval messages", "request_id", id, "err", err)
+		s.logUpdate("queue approval messages", id, err)
 	}
 }
 
@@ -272,29 +279,29 @@ func (s *Service) ask(ctx context.Context, id string) {
 // request is still in state from, and tells them.
 func (s *Service) closeHeld(ctx context.Context, id string, from Status) {
 	now := s.now()
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	_, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != from {
-			return nil, errNoChange
+			return Change{}, errNoChange
 		}
 		r.Status = StatusAlreadyHeld
 		r.EndedAt = now
 		ev := s.event(r, ActionAlreadyHeld, SystemActor, now)
 		ev.Detail = "the provider reports the access is already held outside accessbot; nothing granted, nothing will be revoked"
-		return []Event{ev}, nil
+		return told(ev, true), nil
 	})
 	if err != nil {
 		s.logUpdate("close as already held", id, err)
-		return
 	}
-	s.announce(ctx, r, ActionAlreadyHeld, SystemActor, true)
 }
 
-// errNoChange tells UpdateRequest callers that the request had already moved
+// errNoChange tells Transition callers that the request had already moved
 // on, so there is nothing to write and nothing to announce.
 var errNoChange = errors.New("request already moved on")
 
+func isNoChange(err error) bool { return errors.Is(err, errNoChange) }
+
 func (s *Service) logUpdate(what, id string, err error) {
-	if errors.Is(err, errNoChange) {
+	if isNoChange(err) {
 		return
 	}
 	s.log.Error(what, "request_id", id, "err", err)
@@ -332,20 +339,20 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if err := clickedRound(r, msg); err != nil {
-			return nil, err
+			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
 			evs, done, err := s.decideExtension(r, actor, true)
 			decided = done
-			return evs, err
+			return extensionChange(evs), err
 		}
 		if err := s.mayDecide(r, actor); err != nil {
-			return nil, err
+			return Change{}, err
 		}
 		if r.HasApproved(actor) {
-			return nil, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
+			return Change{}, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
 		}
 		res, _ := s.Policy().Resource(r.Resource) // mayDecide found it
 		if changed = s.changedSinceFiled(r, res); changed != "" {
@@ -357,45 +364,35 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			ev := s.event(r, ActionGrantFailed, SystemActor, now)
 			ev.Outcome = string(StatusFailed)
 			ev.Detail = r.LastError
-			return []Event{ev}, nil
+			return told(ev, true), nil
 		}
 		r.Approvals = append(r.Approvals, Approval{Approver: actor, At: now})
 		// A threshold raised since filing applies; earlier approvals count
 		// only while their approvers may still approve.
 		r.Required = max(r.Required, res.Required())
 		if countingApprovals(r.Approvals, r.Requester, res) < r.Required {
-			return []Event{s.event(r, ActionApproval, actor, now)}, nil
+			return told(s.event(r, ActionApproval, actor, now), false), nil
 		}
 		decided = true
 		r.Status = StatusApproved
 		r.DecidedBy = actor
 		r.DecidedAt = now
-		return []Event{s.event(r, ActionApproved, actor, now)}, nil
+		return told(s.event(r, ActionApproved, actor, now), false), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if changed != "" {
 		s.log.Warn("approval refused: the policy changed since the request was filed", "request_id", id, "change", changed)
-		s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionGrantFailed, SystemActor, true) })
 		return nil, Errorf(ECONFLICT, "%s can no longer be approved: the policy changed since it was filed (%s). It is closed; <@%s> can file a new request.", r.ID, changed, r.Requester)
 	}
 	if extension {
-		action := ActionExtensionApproval
-		if decided {
-			action = ActionExtended
-		}
-		s.extensionDecided(ctx, r, action, actor)
+		s.log.Info("extension approval", "request_id", r.ID, "by", actor, "decided", decided, "expires_at", r.ExpiresAt)
 		return r, nil
 	}
 	if decided {
 		s.log.Info("request approved", "request_id", id, "approvers", r.Approvers())
-		s.background(ctx, func(ctx context.Context) {
-			s.announce(ctx, r, ActionApproved, actor, false)
-			s.grant(ctx, id)
-		})
-	} else {
-		s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionApproval, actor, false) })
+		s.background(ctx, func(ctx context.Context) { s.grant(ctx, id) })
 	}
 	return r, nil
 }
@@ -417,32 +414,27 @@ func (s *Service) DenyFrom(ctx context.Context, actor, id string, msg MessageRef
 func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
 	now := s.now()
 	extension := false
-	r, err := s.store.UpdateRequest(ctx, id, func(r *Request) ([]Event, error) {
+	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if err := clickedRound(r, msg); err != nil {
-			return nil, err
+			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
 			evs, _, err := s.decideExtension(r, actor, false)
-			return evs, err
+			return extensionChange(evs), err
 		}
 		if err := s.mayDecide(r, actor); err != nil {
-			return nil, err
+			return Change{}, err
 		}
 		r.Status = StatusDenied
 		r.DecidedBy = actor
 		r.DecidedAt = now
 		r.EndedAt = now
-		return []Event{s.event(r, ActionDenied, actor, now)}, nil
+		return told(s.event(r, ActionDenied, actor, now), true), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if extension {
-		s.extensionDecided(ctx, r, ActionExtensionDenied, actor)
-		return r, nil
-	}
-	s.log.Info("request denied", "request_id", id, "by", actor)
-	s.background(ctx, func(ctx context.Context) { s.announce(ctx, r, ActionDenied, actor, true) })
+	s.log.Info("request denied", "request_id", id, "by", actor, "extension", extension)
 	return r, nil
 }
 

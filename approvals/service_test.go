@@ -507,9 +507,9 @@ func (p hangingProvider) Revoke(ctx context.Context, _ RevokeRequest) error {
 // A revoke that never answers is cut off after CallTimeout and recorded as
 // a failed revoke that stays due, so the sweep moves on.
 func TestHungRevokeIsCutOffAndStaysDue(t *testing.T) {
-	st, notifier, clk := newMemStore(), &fakeNotifier{}, &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	st, clk := newMemStore(), &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
 	svc := New(Config{
-		Store: st, Notifier: notifier, Policy: testPolicy(), Now: clk.Now,
+		Store: st, Policy: testPolicy(), Now: clk.Now,
 		Providers:    map[string]Provider{"fake": hangingProvider{newFakeProvider()}},
 		RetryBackoff: time.Millisecond, CallTimeout: 20 * time.Millisecond,
 	})
@@ -557,7 +557,7 @@ func (p *slowRevokeProvider) Revoke(ctx context.Context, req RevokeRequest) erro
 func TestEarlyRevokeAndSweepDoNotOverlap(t *testing.T) {
 	prov := &slowRevokeProvider{fakeProvider: newFakeProvider(), release: make(chan struct{})}
 	st, clk := newMemStore(), &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
-	svc := New(Config{Store: st, Notifier: &fakeNotifier{}, Policy: testPolicy(), Now: clk.Now,
+	svc := New(Config{Store: st, Policy: testPolicy(), Now: clk.Now,
 		Providers: map[string]Provider{"fake": prov}, RetryBackoff: time.Millisecond})
 	t.Cleanup(svc.Shutdown)
 	ctx := context.Background()

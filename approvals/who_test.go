@@ -38,7 +38,7 @@ func TestWho(t *testing.T) {
 	h.svc.Revoke(ctx, "UBOB", ended.ID)
 	h.svc.Wait()
 	idx := &indexedStore{memStore: h.store}
-	svc := New(Config{Store: idx, Notifier: h.notifier, Policy: testPolicy(), Now: h.clock.Now})
+	svc := New(Config{Store: idx, Policy: testPolicy(), Now: h.clock.Now})
 
 	for _, actor := range []string{"UBOB", "UCAROL", "UADMIN"} {
 		got, err := svc.Who(ctx, actor, "db")

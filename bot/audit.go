@@ -1,12 +1,8 @@
 package bot
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -19,94 +15,6 @@ const (
 	blockAuditState  = "audit_state"
 	blockAuditThread = "audit_thread"
 )
-
-// auditThread is what the Notifier knows of one request's audit thread.
-// Service announces from concurrent goroutines; mu is held while an event
-// of the request is posted, so two events cannot both open a thread, and
-// rank keeps an older snapshot from rewriting the parent backwards.
-type auditThread struct {
-	mu      sync.Mutex
-	parent  approvals.MessageRef
-	rank    int
-	finalAt time.Time
-}
-
-// thread returns the audit thread state of request id. Entries of requests
-// that reached a final state an hour ago are dropped when the map grows;
-// by then the thread is recorded on the request, which a later event
-// carries.
-func (n *Notifier) thread(id string) *auditThread {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if th, ok := n.threads[id]; ok {
-		return th
-	}
-	if len(n.threads) >= 1024 {
-		for k, th := range n.threads {
-			if th.mu.TryLock() {
-				if !th.finalAt.IsZero() && time.Since(th.finalAt) > time.Hour {
-					delete(n.threads, k)
-				}
-				th.mu.Unlock()
-			}
-		}
-	}
-	th := &auditThread{}
-	n.threads[id] = th
-	return th
-}
-
-// PostAudit posts ev to the audit channel, when one is configured. Events
-// of a request form one thread: the first posts the parent message, later
-// ones reply in its thread and rewrite the parent to show where the
-// request stands. It returns the parent, for the Service to record on the
-// request (r.AuditThread), so that the thread survives a restart. Events
-// about no request (policy loads, drift) are posted at the top level.
-func (n *Notifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
-	if n.audit == "" {
-		return approvals.MessageRef{}, nil
-	}
-	text := cut(auditText(r, ev), maxSectionText)
-	blocks := []slack.Block{section(blockAudit, text)}
-	if r == nil || ev.RequestID == "" || ev.RequestID != r.ID {
-		if _, err := n.api.post(ctx, n.audit, text, blocks); err != nil {
-			return approvals.MessageRef{}, fmt.Errorf("post audit event %s: %w", ev.Action, err)
-		}
-		return approvals.MessageRef{}, nil
-	}
-
-	th := n.thread(r.ID)
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if th.parent.TS == "" && r.AuditThread.TS != "" && r.AuditThread.ChannelID == n.audit {
-		th.parent = r.AuditThread // recorded before a restart
-	}
-	if r.Status.Final() {
-		th.finalAt = time.Now()
-	}
-	rank := progress(r)
-	if th.parent.TS == "" {
-		ref, err := n.api.post(ctx, n.audit, auditParentText(r, ev), auditParentBlocks(r, ev))
-		if err != nil {
-			return approvals.MessageRef{}, fmt.Errorf("post audit event %s of %s: %w", ev.Action, r.ID, err)
-		}
-		th.parent, th.rank = ref, rank
-		return ref, nil
-	}
-	var errs []error
-	if _, err := n.api.reply(ctx, th.parent, text, blocks); err != nil {
-		errs = append(errs, fmt.Errorf("post audit event %s of %s in its thread: %w", ev.Action, r.ID, err))
-	}
-	if rank >= th.rank {
-		th.rank = rank
-		if err := n.api.update(ctx, th.parent, auditParentText(r, ev), auditParentBlocks(r, ev)); err != nil {
-			errs = append(errs, fmt.Errorf("update audit thread of %s: %w", r.ID, err))
-		}
-	} else {
-		n.log.Debug("skipping stale audit thread update", "request_id", r.ID, "status", r.Status)
-	}
-	return th.parent, errors.Join(errs...)
-}
 
 // auditParentText is the parent of a request's audit thread (DESIGN.md
 // A10): the latest action, the request ID, the resource and the requester,

@@ -18,188 +18,158 @@ import (
 // first event posts the parent, later events reply in its thread, and the
 // parent is rewritten to the current state. Every post keeps DESIGN.md A10.
 func TestAuditThread(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
-	ctx := context.Background()
+	g := newRig(t, auditChannel)
 	r := pendingRequest()
 	r.Required = 1
-	post := func(action, actor string) approvals.MessageRef {
+	g.file(r, told(eventOf(r, approvals.ActionRequested, alice), false))
+	post := func(action, actor string, fn func(r *approvals.Request)) *approvals.Request {
 		t.Helper()
-		ev := approvals.Event{Action: action, Actor: actor, RequestID: r.ID, Resource: r.Resource, Requester: r.Requester,
-			Identity: r.Identity, Duration: r.Duration, Reason: r.Reason, Approvers: r.Approvers(), ExpiresAt: r.ExpiresAt}
-		ref, err := n.PostAudit(ctx, r.Clone(), ev)
-		if err != nil {
-			t.Fatalf("%s: %v", action, err)
-		}
-		return ref
+		var ev approvals.Event
+		got := g.change(r.ID, func(r *approvals.Request) {
+			fn(r)
+			ev = eventOf(r, action, actor)
+		})
+		g.change(r.ID, func(*approvals.Request) {}, told(ev, false))
+		g.idle()
+		return got
 	}
-
-	parent := post(approvals.ActionRequested, alice)
+	g.idle()
+	parent := g.request(r.ID).AuditThread
 	if parent.ChannelID != auditChannel || parent.TS == "" {
 		t.Fatalf("parent %v", parent)
 	}
-	cur, _ := s.Message(parent.ChannelID, parent.TS)
+	cur, _ := g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent", cur.AllText(), "*requested*", r.ID, r.Resource, "<@"+alice+">", "pending")
 
-	r.Approvals = []approvals.Approval{{Approver: bob, At: start}}
-	r.Status, r.DecidedBy = approvals.StatusApproved, bob
-	post(approvals.ActionApproved, bob)
-	cur, _ = s.Message(parent.ChannelID, parent.TS)
+	post(approvals.ActionApproved, bob, func(r *approvals.Request) {
+		r.Approvals = []approvals.Approval{{Approver: bob, At: start}}
+		r.Status, r.DecidedBy = approvals.StatusApproved, bob
+	})
+	cur, _ = g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent after approval", cur.AllText(), "*approved*", r.ID, "approved by <@"+bob+">")
 
-	r.Status, r.GrantedAt, r.ExpiresAt = approvals.StatusActive, start, start.Add(time.Hour)
-	post(approvals.ActionGranted, approvals.SystemActor)
-	cur, _ = s.Message(parent.ChannelID, parent.TS)
+	post(approvals.ActionGranted, approvals.SystemActor, func(r *approvals.Request) {
+		r.Status, r.GrantedAt, r.ExpiresAt = approvals.StatusActive, start, start.Add(time.Hour)
+	})
+	cur, _ = g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent after grant", cur.AllText(), "*granted*", "active until", start.Add(time.Hour).Format(time.RFC3339), "<@"+bob+">")
 
-	r.RevokeFailures, r.LastError, r.RevokeRetryAt = 1, "github: 502 Bad Gateway", start.Add(time.Hour+time.Minute)
-	post(approvals.ActionRevokeFailed, approvals.SystemActor)
-	cur, _ = s.Message(parent.ChannelID, parent.TS)
+	post(approvals.ActionRevokeFailed, approvals.SystemActor, func(r *approvals.Request) {
+		r.RevokeFailures, r.LastError, r.RevokeRetryAt = 1, "github: 502 Bad Gateway", start.Add(time.Hour+time.Minute)
+	})
+	cur, _ = g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent after a failed revoke", cur.AllText(), "*revoke failed*", "active until", "revoke failed 1 time")
 
-	r.Status, r.EndedAt, r.EndedBy = approvals.StatusRevoked, start.Add(2*time.Hour), carol
-	if got := post(approvals.ActionRevoked, carol); got != parent {
-		t.Errorf("PostAudit returned %v, want the parent %v", got, parent)
+	post(approvals.ActionRevoked, carol, func(r *approvals.Request) {
+		r.Status, r.EndedAt, r.EndedBy = approvals.StatusRevoked, start.Add(2*time.Hour), carol
+	})
+	if got := g.request(r.ID).AuditThread; got != parent {
+		t.Errorf("thread on record %v, want the parent %v", got, parent)
 	}
-	cur, _ = s.Message(parent.ChannelID, parent.TS)
+	cur, _ = g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent after revoke", cur.AllText(), "*revoked*", "revoked by <@"+carol+">", r.ID, r.Resource)
 	if strings.Contains(cur.AllText(), "active until") {
 		t.Errorf("parent still shows the grant as active:\n%s", cur.AllText())
 	}
 
-	if top := s.TopLevel(auditChannel); len(top) != 1 {
-		t.Errorf("%d top-level audit posts, want 1 (the parent):\n%s", len(top), s.Summary())
+	if top := g.slack.TopLevel(auditChannel); len(top) != 1 {
+		t.Errorf("%d top-level audit posts, want 1 (the parent):\n%s", len(top), g.slack.Summary())
 	}
-	replies := s.Replies(parent.ChannelID, parent.TS)
+	replies := g.slack.Replies(parent.ChannelID, parent.TS)
 	wantActions := []string{"approved", "granted", "revoke failed", "revoked"}
 	if len(replies) != len(wantActions) {
-		t.Fatalf("%d replies, want %d:\n%s", len(replies), len(wantActions), s.Summary())
+		t.Fatalf("%d replies, want %d:\n%s", len(replies), len(wantActions), g.slack.Summary())
 	}
 	for i, c := range replies {
 		mustContain(t, wantActions[i]+" reply", c.Text, "*"+wantActions[i]+"*", r.ID, r.Resource, "<@"+alice+">")
 	}
 	mustContain(t, "revoke failed reply", replies[2].Text, "failed", "502 Bad Gateway")
-	if u := len(s.Updates()); u != len(wantActions) {
+	if u := len(g.slack.Updates()); u != len(wantActions) {
 		t.Errorf("%d chat.update calls, want %d (one per reply)", u, len(wantActions))
 	}
 }
 
-// TestAuditThreadStaleSnapshot checks that an event announced with an older
-// snapshot still gets its reply, but does not rewind the parent.
-func TestAuditThreadStaleSnapshot(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
-	ctx := context.Background()
-	r := pendingRequest()
-	ev := approvals.Event{Action: approvals.ActionRequested, RequestID: r.ID, Resource: r.Resource, Requester: alice}
-	parent, err := n.PostAudit(ctx, r, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	partial := r.Clone()
-	partial.Approvals = []approvals.Approval{{Approver: bob, At: start}}
-	decided := partial.Clone()
-	decided.Approvals = append(decided.Approvals, approvals.Approval{Approver: carol, At: start})
-	decided.Status, decided.DecidedBy = approvals.StatusApproved, carol
-
-	ev.Action, ev.Actor, ev.Approvers = approvals.ActionApproved, carol, decided.Approvers()
-	if _, err := n.PostAudit(ctx, decided, ev); err != nil {
-		t.Fatal(err)
-	}
-	ev.Action, ev.Actor, ev.Approvers = approvals.ActionApproval, bob, partial.Approvers()
-	if _, err := n.PostAudit(ctx, partial, ev); err != nil {
-		t.Fatal(err)
-	}
-	if got := len(s.Replies(parent.ChannelID, parent.TS)); got != 2 {
-		t.Errorf("%d replies, want 2", got)
-	}
-	cur, _ := s.Message(parent.ChannelID, parent.TS)
-	mustContain(t, "parent", cur.AllText(), "*approved*", "approved by <@"+bob+">, <@"+carol+">")
-}
-
-// TestAuditThreadConcurrent checks that events of one request announced at
-// once open one thread, not one each.
+// TestAuditThreadConcurrent checks that events of one request committed
+// at once open one thread, not one each.
 func TestAuditThreadConcurrent(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
+	g := newRig(t, auditChannel)
 	r := pendingRequest()
-	refs := make([]approvals.MessageRef, 8)
+	g.file(r)
 	var wg sync.WaitGroup
-	for i := range refs {
+	for range 8 {
 		wg.Go(func() {
 			ev := approvals.Event{Action: approvals.ActionApproval, Actor: bob, RequestID: r.ID, Resource: r.Resource, Requester: alice}
-			ref, err := n.PostAudit(context.Background(), r.Clone(), ev)
-			if err != nil {
+			if _, err := g.db.Transition(context.Background(), r.ID, func(*approvals.Request) (approvals.Change, error) {
+				return approvals.Change{Notices: []approvals.Notice{{Event: &ev}}}, nil
+			}); err != nil {
 				t.Error(err)
 			}
-			refs[i] = ref
 		})
 	}
 	wg.Wait()
-	top := s.TopLevel(auditChannel)
+	g.idle()
+	top := g.slack.TopLevel(auditChannel)
 	if len(top) != 1 {
-		t.Fatalf("%d parents, want 1:\n%s", len(top), s.Summary())
+		t.Fatalf("%d parents, want 1:\n%s", len(top), g.slack.Summary())
 	}
-	for _, ref := range refs {
-		if ref.TS != top[0].TS {
-			t.Errorf("PostAudit returned %v, want the parent %s", ref, top[0].TS)
-		}
+	if got := g.request(r.ID).AuditThread; got.TS != top[0].TS {
+		t.Errorf("thread on record %v, want the parent %s", got, top[0].TS)
 	}
-	if got := len(s.Replies(auditChannel, top[0].TS)); got != len(refs)-1 {
-		t.Errorf("%d replies, want %d", got, len(refs)-1)
+	if got := len(g.slack.Replies(auditChannel, top[0].TS)); got != 7 {
+		t.Errorf("%d replies, want 7", got)
 	}
 }
 
 // TestAuditTopLevel checks that events about no request are posted at the
 // top level and open no thread.
 func TestAuditTopLevel(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
+	g := newRig(t, auditChannel)
 	for _, ev := range []approvals.Event{
 		{Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, Detail: "policy v2 loaded", PolicyHash: "0123456789abcdef"},
 		{Action: approvals.ActionDrift, Actor: approvals.SystemActor, Resource: "payments-admin", Identity: "mallory", Detail: "mallory holds it with no grant"},
 	} {
-		ref, err := n.PostAudit(context.Background(), nil, ev)
-		if err != nil {
+		if err := g.db.AppendEvent(context.Background(), ev, told(ev, false)); err != nil {
 			t.Fatal(err)
 		}
-		if ref != (approvals.MessageRef{}) {
-			t.Errorf("%s: returned thread %v", ev.Action, ref)
-		}
 	}
-	top := s.TopLevel(auditChannel)
-	if len(top) != 2 || len(s.Updates()) != 0 {
-		t.Fatalf("%d top-level posts and %d updates, want 2 and 0:\n%s", len(top), len(s.Updates()), s.Summary())
+	g.idle()
+	top := g.slack.TopLevel(auditChannel)
+	if len(top) != 2 || len(g.slack.Updates()) != 0 {
+		t.Fatalf("%d top-level posts and %d updates, want 2 and 0:\n%s", len(top), len(g.slack.Updates()), g.slack.Summary())
 	}
 	mustContain(t, "policy post", top[0].Text, "*policy loaded*", "policy v2 loaded", "`0123456789ab`")
 	mustContain(t, "drift post", top[1].Text, "*drift*", "payments-admin", "mallory")
 }
 
-// TestAuditReplyFailure checks that a failed reply is reported to the
-// caller but changes nothing else: the parent is still rewritten and
-// returned, and the next event replies in the same thread.
-func TestAuditReplyFailure(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
-	ctx := context.Background()
+// TestAuditReplyRefused checks that a reply Slack refuses for good is
+// recorded in the audit log and changes nothing else: the parent is still
+// rewritten, and the next event replies in the same thread.
+func TestAuditReplyRefused(t *testing.T) {
+	g := newRig(t, auditChannel)
 	r := pendingRequest()
-	ev := approvals.Event{Action: approvals.ActionRequested, RequestID: r.ID, Resource: r.Resource, Requester: alice}
-	parent, err := n.PostAudit(ctx, r, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.FailNext("chat.postMessage", 1, slackfake.Error("channel_is_archived"))
-	r.Status, r.EndedAt, r.EndedBy = approvals.StatusCancelled, start, alice
-	ev.Action, ev.Actor = approvals.ActionCancelled, alice
-	ref, err := n.PostAudit(ctx, r, ev)
-	if err == nil || !strings.Contains(err.Error(), "channel_is_archived") {
-		t.Errorf("err %v, want the failed reply", err)
-	}
-	if ref != parent {
-		t.Errorf("returned %v, want the parent %v", ref, parent)
-	}
-	cur, _ := s.Message(parent.ChannelID, parent.TS)
+	g.file(r, told(eventOf(r, approvals.ActionRequested, alice), false))
+	g.idle()
+	parent := g.request(r.ID).AuditThread
+	g.slack.FailNext("chat.postMessage", 1, slackfake.Error("channel_is_archived"))
+	ev := eventOf(r, approvals.ActionCancelled, alice)
+	g.change(r.ID, func(r *approvals.Request) {
+		r.Status, r.EndedAt, r.EndedBy = approvals.StatusCancelled, start, alice
+	}, told(ev, false))
+	g.idle()
+	cur, _ := g.slack.Message(parent.ChannelID, parent.TS)
 	mustContain(t, "parent", cur.AllText(), "cancelled by <@"+alice+">")
-	if _, err := n.PostAudit(ctx, r, ev); err != nil {
-		t.Fatal(err)
+	var recorded bool
+	g.db.Events(context.Background(), func(ev approvals.Event) error {
+		recorded = recorded || (ev.Action == approvals.ActionUndeliverable && strings.Contains(ev.Detail, "channel_is_archived"))
+		return nil
+	})
+	if !recorded {
+		t.Error("the refused reply is not in the audit log")
 	}
-	if len(s.TopLevel(auditChannel)) != 1 || len(s.Replies(parent.ChannelID, parent.TS)) != 1 {
-		t.Errorf("want one parent and one reply:\n%s", s.Summary())
+	g.change(r.ID, func(*approvals.Request) {}, told(ev, false))
+	g.idle()
+	if len(g.slack.TopLevel(auditChannel)) != 1 || len(g.slack.Replies(parent.ChannelID, parent.TS)) != 1 {
+		t.Errorf("want one parent and one reply:\n%s", g.slack.Summary())
 	}
 }
 
@@ -257,7 +227,7 @@ func TestAuditThreadLifecycle(t *testing.T) {
 	mustContain(t, "parent after expiry", h.current(thread).AllText(), "*expired*", "expired at", id, "<@"+alice+">")
 }
 
-// restart replaces the harness's notifier, service and bot with new ones
+// restart replaces the harness's deliverer, service and bot with new ones
 // on the same store and fake Slack, as a restart of the program does.
 func (h *harness) restart() {
 	h.t.Helper()
@@ -266,14 +236,10 @@ func (h *harness) restart() {
 		h.t.Fatal(err)
 	}
 	client := h.slack.Client()
-	notifier, err := bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: auditChannel, Logger: testLogger()})
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	h.deliverer.stop()
 	h.svc = approvals.New(approvals.Config{
 		Store:        h.db,
 		Providers:    map[string]approvals.Provider{github.Name: gh},
-		Notifier:     notifier,
 		Policy:       testPolicy(),
 		Now:          h.clock.Now,
 		Logger:       testLogger(),
@@ -283,6 +249,7 @@ func (h *harness) restart() {
 		h.t.Fatal(err)
 	}
 	h.handler = h.bot.Handler()
+	h.deliverer = startDeliverer(h.t, client, h.db, h.svc, testLogger())
 }
 
 // actionsOf returns the actions audit posts start with, comma-separated.

@@ -39,8 +39,7 @@ type Config struct {
 	// SocketMode says Slack's requests arrive through RunSocketMode, which
 	// the app-level token authenticates, rather than through Handler.
 	SocketMode bool
-	// Service runs the approval flow. Required. Build it with the Notifier
-	// from NewNotifier first.
+	// Service runs the approval flow. Required.
 	Service *approvals.Service
 	Logger  *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.

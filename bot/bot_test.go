@@ -31,8 +31,8 @@ func TestNewRefusesEmptySigningSecret(t *testing.T) {
 	if _, err := bot.New(bot.Config{SigningSecret: "x"}); err == nil {
 		t.Fatal("New accepted no client and no service")
 	}
-	if _, err := bot.NewNotifier(bot.NotifierConfig{}); err == nil {
-		t.Fatal("NewNotifier accepted no client")
+	if _, err := bot.NewDeliverer(bot.DelivererConfig{}); err == nil {
+		t.Fatal("NewDeliverer accepted no client")
 	}
 }
 
@@ -669,7 +669,8 @@ func TestReasonCannotInject(t *testing.T) {
 }
 
 // TestSlackRateLimit checks that a 429 from chat.postMessage is retried
-// after Retry-After.
+// in the same channel after Retry-After, and that it holds up only that
+// channel.
 func TestSlackRateLimit(t *testing.T) {
 	h := newHarness(t)
 	h.slack.FailNext("chat.postMessage", 1, slackfake.RateLimited(1))
@@ -679,7 +680,17 @@ func TestSlackRateLimit(t *testing.T) {
 	if len(calls) < 2 || calls[0].Error != "ratelimited" {
 		t.Fatalf("calls %+v", calls)
 	}
-	if gap := calls[1].At.Sub(calls[0].At); gap < 900*time.Millisecond {
+	var retry *slackfake.Call
+	for i := range calls[1:] {
+		if c := &calls[1+i]; c.Channel == calls[0].Channel {
+			retry = c
+			break
+		}
+	}
+	if retry == nil {
+		t.Fatalf("no retry in %s:\n%s", calls[0].Channel, h.slack.Summary())
+	}
+	if gap := retry.At.Sub(calls[0].At); gap < 900*time.Millisecond {
 		t.Errorf("retried after %s, before Retry-After", gap)
 	}
 	h.approvalRef(id)

@@ -1,11 +1,8 @@
 package bot
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,58 +79,6 @@ func extensionBlocks(r *approvals.Request, e *approvals.Extension) []slack.Block
 func extensionText(r *approvals.Request, e *approvals.Extension) string {
 	return cut(fmt.Sprintf("Extension of %s: %s asks for %s more on %s. %s", r.ID, mention(r.Requester),
 		approvals.FormatDuration(e.Duration), escape(r.Resource), extensionStatus(r, e)), maxSectionText)
-}
-
-// updateExtensionMessages rewrites the approval messages of r's latest
-// extension round. Earlier rounds were rewritten when they were decided.
-// As for the request's own messages, a snapshot older than what the
-// messages show is skipped.
-func (n *Notifier) updateExtensionMessages(ctx context.Context, r *approvals.Request) error {
-	e := r.LastExtension()
-	if e == nil || len(e.Messages) == 0 {
-		return nil
-	}
-	round := len(r.Extensions) - 1
-	st := n.state(r.ID + "/extension/" + strconv.Itoa(round))
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	rank := len(e.Approvals)
-	if e.Status != approvals.ExtensionPending {
-		rank = 1000
-	}
-	if rank < st.rank {
-		n.log.Debug("skipping stale extension message update", "request_id", r.ID, "status", e.Status)
-		return nil
-	}
-	st.rank = rank
-	if rank == 1000 {
-		st.finalAt = time.Now()
-	}
-	text, blocks := extensionText(r, e), extensionBlocks(r, e)
-	var errs []error
-	for _, ref := range e.Messages {
-		if err := n.api.update(ctx, ref, text, blocks); err != nil {
-			errs = append(errs, fmt.Errorf("update extension message %s/%s of %s: %w", ref.ChannelID, ref.TS, r.ID, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// activeProgress ranks how far an active grant has come, for progress:
-// every extension step (asked, each approval, decided) and the revoke
-// request only ever add to it.
-func activeProgress(r *approvals.Request) int {
-	n := 0
-	for _, e := range r.Extensions {
-		n += 1 + len(e.Approvals)
-		if e.Status != approvals.ExtensionPending {
-			n++
-		}
-	}
-	if r.RevokeRequestedBy != "" {
-		n++
-	}
-	return min(n, 999)
 }
 
 // extensionRequesterText is what the holder is told by DM about an

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackfake"
@@ -117,6 +119,49 @@ type harness struct {
 	bot     *bot.Bot
 	handler http.Handler
 	clock   *clock
+	// deliverer delivers the outbox to the fake Slack.
+	deliverer *runningDeliverer
+}
+
+// runningDeliverer is a Deliverer running until stop.
+type runningDeliverer struct {
+	*bot.Deliverer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop ends the Deliverer the way SIGTERM does and waits for it.
+func (d *runningDeliverer) stop() {
+	d.cancel()
+	<-d.done
+}
+
+// startDeliverer runs a Deliverer of db's outbox against client, posting
+// to the test audit channel.
+func startDeliverer(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger) *runningDeliverer {
+	t.Helper()
+	return startDelivererTo(t, client, db, svc, log, auditChannel)
+}
+
+// startDelivererTo runs a Deliverer of db's outbox against client, with
+// short backoffs so that tests of retries run quickly.
+func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger, audit string) *runningDeliverer {
+	t.Helper()
+	d, err := bot.NewDeliverer(bot.DelivererConfig{
+		Client: client, Outbox: db, AuditChannel: audit, Undeliverable: svc.Undeliverable, Logger: log,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, CallTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rd := &runningDeliverer{Deliverer: d, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rd.done)
+		d.Run(ctx)
+	}()
+	t.Cleanup(rd.stop)
+	return rd
 }
 
 func newHarness(t testing.TB) *harness {
@@ -140,14 +185,9 @@ func newHarness(t testing.TB) *harness {
 	}
 	log := testLogger()
 	client := h.slack.Client()
-	notifier, err := bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: auditChannel, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h.svc = approvals.New(approvals.Config{
 		Store:        db,
 		Providers:    map[string]approvals.Provider{github.Name: gh},
-		Notifier:     notifier,
 		Policy:       testPolicy(),
 		Now:          h.clock.Now,
 		Logger:       log,
@@ -158,9 +198,11 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h.handler = h.bot.Handler()
+	h.deliverer = startDeliverer(t, client, db, h.svc, log)
 	t.Cleanup(func() {
 		h.bot.Shutdown()
 		h.svc.Shutdown()
+		h.deliverer.stop()
 		if err := db.Close(); err != nil {
 			t.Error(err)
 		}
@@ -182,10 +224,17 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// settle waits for the background work of the service and the bot.
+// settle waits for the background work of the service and the bot, and
+// for the outbox to be delivered.
 func (h *harness) settle() {
+	h.t.Helper()
 	h.svc.Wait()
 	h.bot.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.deliverer.Idle(ctx); err != nil {
+		h.t.Fatalf("outbox not delivered: %v", err)
+	}
 }
 
 func (h *harness) serve(r *http.Request) *httptest.ResponseRecorder {

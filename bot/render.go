@@ -274,6 +274,8 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 		return fmt.Sprintf(":leftwards_arrow_with_hook: Your request %s for %s was cancelled by %s.", id, res, mention(r.EndedBy))
 	case approvals.ActionRevokeFailed:
 		return fmt.Sprintf(":warning: Removing your access to %s (request %s) failed; accessbot keeps retrying.", res, id)
+	case approvals.ActionUndeliverable:
+		return unreachableText(r, id, res)
 	}
 	if s, ok := extensionRequesterText(r, ev); ok {
 		return s
@@ -324,6 +326,8 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 			body += " at " + when(r.RevokeRetryAt)
 		}
 		body += ". Error: " + userText(detail(r, ev), maxDetail)
+	case approvals.ActionUndeliverable:
+		body = fmt.Sprintf("message not delivered, request of %s: %s", requester, userText(detail(r, ev), maxDetail))
 	case approvals.ActionPolicyLoaded:
 		body = fmt.Sprintf("%s. Policy hash `%.12s`.", userText(strings.TrimSuffix(ev.Detail, "."), maxDetail), ev.PolicyHash)
 	default:
@@ -359,4 +363,33 @@ func requiredOf(r *approvals.Request) int {
 		return 1
 	}
 	return r.Required
+}
+
+// unreachableText tells the requester that approvers of their request (or
+// of its latest extension) could not be asked: who, why, what fixes it,
+// and whether the round was closed because nobody could be asked.
+func unreachableText(r *approvals.Request, id, res string) string {
+	us, closed, what := r.Unreachable, r.Status == approvals.StatusFailed, "Your request "+id+" for "+res
+	if e := r.LastExtension(); e != nil && len(e.Unreachable) > 0 && r.Status == approvals.StatusActive {
+		us, closed, what = e.Unreachable, e.Status == approvals.ExtensionClosed, "The extension of your request "+id+" for "+res
+	}
+	lines := make([]string, 0, len(us))
+	for _, u := range us {
+		lines = append(lines, "• "+targetMention(u.Target)+": "+userText(u.Why, maxDetail))
+	}
+	list := strings.Join(lines, "\n")
+	if closed {
+		return fmt.Sprintf(":x: %s could not reach any approver, so nobody can decide it and it was closed; nothing was granted.\n%s\nAsk an admin to fix this, then ask again.", what, list)
+	}
+	return fmt.Sprintf(":warning: %s could not reach some approvers; the others were asked.\n%s", what, list)
+}
+
+// targetMention renders an approval target: a channel or a person.
+func targetMention(target string) string {
+	if strings.HasPrefix(target, "C") || strings.HasPrefix(target, "G") {
+		if isSlackID(target) {
+			return "<#" + target + ">"
+		}
+	}
+	return mention(target)
 }

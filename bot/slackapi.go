@@ -22,31 +22,43 @@ const (
 	maxRetryAfter    = 30 * time.Second
 )
 
-// slackAPI wraps the few Web API calls the bot makes with rate-limit
-// retries, and caches DM channels so that repeated DMs to one person do
-// not each cost a conversations.open.
+// slackAPI wraps the few Web API calls the bot makes with a deadline per
+// call and rate-limit retries, and caches DM channels so that repeated DMs
+// to one person do not each cost a conversations.open.
 type slackAPI struct {
 	client *slack.Client
 	log    *slog.Logger
+	// retries is how many 429 answers a call waits out before failing;
+	// the Deliverer sets 0 and retries in its conversation's order.
+	retries int
+	// callTimeout bounds each call.
+	callTimeout time.Duration
+	// observe, when set, is told of each call's method and error code.
+	observe func(method, code string)
 
 	mu  sync.Mutex
 	dms map[string]string // user ID -> DM channel ID
 }
 
 func newSlackAPI(client *slack.Client, log *slog.Logger) *slackAPI {
-	return &slackAPI{client: client, log: log, dms: map[string]string{}}
+	return &slackAPI{client: client, log: log, dms: map[string]string{}, retries: rateLimitRetries, callTimeout: DefaultCallTimeout}
 }
 
-// do calls fn, and again after the Retry-After Slack asks for when it
-// answers 429, up to rateLimitRetries times, as long as ctx allows.
+// do calls fn with a deadline, and again after the Retry-After Slack asks
+// for when it answers 429, up to a.retries times, as long as ctx allows.
 func (a *slackAPI) do(ctx context.Context, method string, fn func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
-		err := fn(ctx)
+		callCtx, cancel := context.WithTimeout(ctx, a.callTimeout)
+		err := fn(callCtx)
+		cancel()
+		if a.observe != nil {
+			a.observe(method, errorCode(err))
+		}
 		if err == nil {
 			return nil
 		}
 		var rl *slack.RateLimitedError
-		if !errors.As(err, &rl) || attempt >= rateLimitRetries || rl.RetryAfter > maxRetryAfter {
+		if !errors.As(err, &rl) || attempt >= a.retries || rl.RetryAfter > maxRetryAfter {
 			return fmt.Errorf("slack %s: %w", method, err)
 		}
 		a.log.Warn("slack rate limit; retrying", "method", method, "retry_after", rl.RetryAfter, "attempt", attempt+1)

@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -24,22 +23,6 @@ const (
 // maxSummaryLine bounds one entry of a summary list, so that a long reason
 // or error cannot crowd out the rest of its section.
 const maxSummaryLine = 400
-
-// PostSummary posts the periodic summary s to the audit channel: the
-// counts of the period, the median time to a decision, then the active
-// grants, the requests pending for over an hour, the revokes still failing
-// and the drift findings, and last the audit chain anchor with the command
-// that checks it. Long lists are cut to what fits in a section, ending in
-// "and N more". Without an audit channel it does nothing.
-func (n *Notifier) PostSummary(ctx context.Context, s *approvals.Summary) error {
-	if n.audit == "" || s == nil {
-		return nil
-	}
-	if _, err := n.api.post(ctx, n.audit, summaryText(s), summaryBlocks(s)); err != nil {
-		return fmt.Errorf("post audit summary: %w", err)
-	}
-	return nil
-}
 
 // summaryText is the summary's plain fallback, shown in notifications.
 func summaryText(s *approvals.Summary) string {

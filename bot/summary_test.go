@@ -84,11 +84,10 @@ func blockText(blocks []map[string]any, id string) string {
 // TestPostSummary checks the summary's sections: counts, the lists with
 // people as mentions, and the anchor with the command that checks it.
 func TestPostSummary(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
+	g := newRig(t, auditChannel)
+	s := g.slack
 	now := start.Add(24 * time.Hour)
-	if err := n.PostSummary(context.Background(), testSummary(now)); err != nil {
-		t.Fatal(err)
-	}
+	g.summary(testSummary(now))
 	post, blocks := summaryPost(t, s)
 	if blocks[0]["type"] != "header" {
 		t.Errorf("first block is %v, want a header", blocks[0]["type"])
@@ -112,11 +111,9 @@ func TestPostSummary(t *testing.T) {
 
 // TestPostSummaryEmpty checks a quiet period: every list says none.
 func TestPostSummaryEmpty(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
-	sum := &approvals.Summary{Since: start.Add(-time.Hour), Until: start, Anchor: approvals.Anchor{Count: 1, Hash: testHash}}
-	if err := n.PostSummary(context.Background(), sum); err != nil {
-		t.Fatal(err)
-	}
+	g := newRig(t, auditChannel)
+	s := g.slack
+	g.summary(&approvals.Summary{Since: start.Add(-time.Hour), Until: start, Anchor: approvals.Anchor{Count: 1, Hash: testHash}})
 	_, blocks := summaryPost(t, s)
 	for _, id := range []string{"summary_active", "summary_pending", "summary_revoke_failures", "summary_drift"} {
 		mustContain(t, id, blockText(blocks, id), "(0)", "none")
@@ -128,7 +125,8 @@ func TestPostSummaryEmpty(t *testing.T) {
 // long lists of everything else, stays within Slack's limits and says how
 // much was left out.
 func TestPostSummaryLarge(t *testing.T) {
-	n, s := newNotifier(t, auditChannel)
+	g := newRig(t, auditChannel)
+	s := g.slack
 	now := start
 	sum := testSummary(now)
 	sum.Active, sum.StalePending, sum.RevokeFailing, sum.Drift = nil, nil, nil, nil
@@ -144,9 +142,7 @@ func TestPostSummaryLarge(t *testing.T) {
 		sum.RevokeFailing = append(sum.RevokeFailing, r)
 		sum.Drift = append(sum.Drift, approvals.DriftFinding{Resource: "payments-admin", Identity: fmt.Sprintf("standing-%d", i), Error: strings.Repeat("x", 5000)})
 	}
-	if err := n.PostSummary(context.Background(), sum); err != nil {
-		t.Fatal(err)
-	}
+	g.summary(sum)
 	_, blocks := summaryPost(t, s)
 	active := blockText(blocks, "summary_active")
 	mustContain(t, "active grants", active, "Active grants (500)", "<@U0USER0000>", "more_")
@@ -161,11 +157,19 @@ func TestPostSummaryLarge(t *testing.T) {
 }
 
 func TestPostSummaryNoAuditChannel(t *testing.T) {
-	n, s := newNotifier(t, "")
-	if err := n.PostSummary(context.Background(), testSummary(start)); err != nil {
-		t.Fatal(err)
-	}
+	g := newRig(t, "")
+	s := g.slack
+	g.summary(testSummary(start))
 	if len(s.Calls()) != 0 {
 		t.Errorf("posted without an audit channel:\n%s", s.Summary())
 	}
+}
+
+// summary queues sum for the audit channel and waits for its delivery.
+func (g *rig) summary(sum *approvals.Summary) {
+	g.t.Helper()
+	if err := g.db.Enqueue(context.Background(), approvals.Notice{Summary: sum}); err != nil {
+		g.t.Fatal(err)
+	}
+	g.idle()
 }

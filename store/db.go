@@ -31,8 +31,11 @@ var (
 	// bucketAudit is the hash-chained audit log; its name is part of the
 	// external contract.
 	bucketAudit = []byte("audit")
+	// bucketOutbox holds the chat notices not yet delivered, in commit
+	// order.
+	bucketOutbox = []byte("outbox")
 
-	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit}
+	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit, bucketOutbox}
 )
 
 // Keys in bucketMeta.
@@ -51,6 +54,8 @@ const lockTimeout = time.Second
 type DB struct {
 	bolt *bbolt.DB
 	path string
+	// outboxSignal wakes the delivery worker after notices are queued.
+	outboxSignal chan struct{}
 }
 
 // Open opens the database at path, creating the file (mode 0600) and its
@@ -68,7 +73,7 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	return &DB{bolt: b, path: path}, nil
+	return &DB{bolt: b, path: path, outboxSignal: make(chan struct{}, 1)}, nil
 }
 
 // initialize creates every bucket in one transaction and checks the schema

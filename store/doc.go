@@ -3,7 +3,7 @@
 // audit log in order or by time, its verification, and who held a resource
 // at an instant.
 //
-// This comment is the schema. The file holds six top-level buckets:
+// This comment is the schema. The file holds seven top-level buckets:
 //
 //	meta/
 //	  schema                                     → "1" (ASCII decimal)
@@ -21,6 +21,10 @@
 //	                                               <8B BE unix-nanos ended> after
 //	audit/                                       (bucket sequence = last seq)
 //	  <8B BE seq>                                → JSON of approvals.Event
+//	outbox/                                      (bucket sequence = last seq)
+//	  <8B BE seq>                                → JSON of approvals.Notice,
+//	                                               with the request as committed
+//	                                               and "done": deliveries made
 //
 // Integers in keys are fixed-width big-endian so that keys sort by number
 // and by time; instants are Unix nanoseconds clamped to [0, 2^63-1] (1970 to
@@ -53,6 +57,17 @@
 // exact json.Marshal of the event, so Verify can also refuse bytes edited by
 // hand. meta/audit_head makes an append O(1) and lets Verify notice records
 // cut from the end.
+//
+// outbox holds what people must be told of each change (approvals.Notice):
+// every notice is written in the same transaction as the change it
+// describes, so a crash can lose neither. The delivery worker reads it in
+// key order, records each delivery it makes under a key that names it
+// (for example "ask:0:C0APPROVALS" or "audit") in the notice's "done" list,
+// and deletes the notice once its last delivery is recorded; a restart
+// finishes a notice delivered in part without repeating what is recorded.
+// The message references Slack hands back (approval messages, the audit
+// thread) are written to their request in the same transaction as the
+// delivery that made them, without an audit event.
 //
 // A layout change bumps the schema version and adds a migration; Open
 // refuses a file with a version it does not know. The JSON field names of

@@ -27,18 +27,18 @@ var (
 // the file while the caller works through the records.
 const batchSize = 1024
 
-// CreateRequest stores the new request r with its indexes and appends ev, in
-// one transaction. It returns ECONFLICT when r.Requester already has an
+// CreateRequest stores the new request r with its indexes, appends ev and
+// queues notices (filled in with r), in one transaction. It returns ECONFLICT when r.Requester already has an
 // open request for r.Resource, and EINVALID when a requester or resource
 // contains a NUL byte (the index separator).
-func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approvals.Event) error {
+func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approvals.Event, notices ...approvals.Notice) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := validate(r); err != nil {
 		return err
 	}
-	return db.update(func(tx *bbolt.Tx) error {
+	err := db.update(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketRequests).Get([]byte(r.ID)) != nil {
 			return fmt.Errorf("create request %s: the id is taken", r.ID)
 		}
@@ -48,8 +48,15 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 		if err := reindex(tx, nil, r); err != nil {
 			return err
 		}
-		return appendEvents(tx, ev)
+		if err := appendEvents(tx, ev); err != nil {
+			return err
+		}
+		return queueNotices(tx, r, notices)
 	})
+	if err == nil && len(notices) > 0 {
+		db.wakeOutbox()
+	}
+	return err
 }
 
 // UpdateRequest re-reads request id inside a write transaction and calls fn
@@ -60,17 +67,28 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 // the change would open a second request for the same user and resource,
 // EINVALID for a NUL byte in requester or resource; fn may not change the ID.
 func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals.Request) ([]approvals.Event, error)) (*approvals.Request, error) {
+	return db.Transition(ctx, id, func(r *approvals.Request) (approvals.Change, error) {
+		evs, err := fn(r)
+		return approvals.Change{Events: evs}, err
+	})
+}
+
+// Transition is UpdateRequest for a change that also queues notices: the
+// request, its index entries, the events and the notices (each filled in
+// with the request as committed) are committed together.
+func (db *DB) Transition(ctx context.Context, id string, fn func(r *approvals.Request) (approvals.Change, error)) (*approvals.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out *approvals.Request
+	queued := false
 	err := db.update(func(tx *bbolt.Tx) error {
 		old, err := getRequest(tx, id)
 		if err != nil {
 			return err
 		}
 		r := old.Clone()
-		evs, err := fn(r)
+		change, err := fn(r)
 		if err != nil {
 			return err
 		}
@@ -86,14 +104,21 @@ func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals
 		if err := reindex(tx, old, r); err != nil {
 			return err
 		}
-		if err := appendEvents(tx, evs...); err != nil {
+		if err := appendEvents(tx, change.Events...); err != nil {
 			return err
 		}
+		if err := queueNotices(tx, r, change.Notices); err != nil {
+			return err
+		}
+		queued = len(change.Notices) > 0
 		out = r.Clone()
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if queued {
+		db.wakeOutbox()
 	}
 	return out, nil
 }
@@ -182,12 +207,21 @@ func (db *DB) DueRevokes(ctx context.Context, now time.Time) ([]*approvals.Reque
 }
 
 // AppendEvent appends an event that changes no request (a policy load, a
-// drift finding).
-func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event) error {
+// drift finding) and queues notices.
+func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event, notices ...approvals.Notice) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.update(func(tx *bbolt.Tx) error { return appendEvents(tx, ev) })
+	err := db.update(func(tx *bbolt.Tx) error {
+		if err := appendEvents(tx, ev); err != nil {
+			return err
+		}
+		return queueNotices(tx, nil, notices)
+	})
+	if err == nil && len(notices) > 0 {
+		db.wakeOutbox()
+	}
+	return err
 }
 
 // AllRequests calls fn with every request, ordered by ID, for summaries and

@@ -68,7 +68,8 @@ type Failure struct {
 	Error string
 }
 
-// RateLimited returns a 429 failure asking to retry after seconds.
+// RateLimited returns a 429 failure asking to retry after seconds; a
+// negative value leaves the Retry-After header out.
 func RateLimited(seconds int) Failure {
 	return Failure{Status: http.StatusTooManyRequests, RetryAfter: seconds, Error: "ratelimited"}
 }
@@ -86,6 +87,7 @@ type Server struct {
 	failures   map[string][]Failure
 	messages   map[string]Call // channel+"/"+ts -> current state
 	seq        int64
+	trouble    trouble
 
 	socket socketState
 }
@@ -358,6 +360,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.misbehave(w, r, &c, method) {
+		return
+	}
 	if q := s.failures[method]; len(q) > 0 {
 		f := q[0]
 		s.failures[method] = q[1:]
@@ -366,7 +371,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			c.Error = "http_" + strconv.Itoa(f.Status)
 		}
 		s.calls = append(s.calls, c)
-		if f.Status == http.StatusTooManyRequests {
+		if f.Status == http.StatusTooManyRequests && f.RetryAfter >= 0 && !s.trouble.noRetryAfter {
 			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 		}
 		status := f.Status

@@ -15,11 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/accessbot/accessbot/approvals"
-	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/providers"
 	"github.com/accessbot/accessbot/store"
 )
@@ -139,15 +137,9 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 		return err
 	}
 	defer set.Close()
-	var notifier approvals.Notifier = quietNotifier{}
-	if cfg.SlackBotToken != "" {
-		if notifier, err = bot.NewNotifier(bot.NotifierConfig{
-			Client: slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL)), AuditChannel: cfg.AuditChannel, Logger: log,
-		}); err != nil {
-			return err
-		}
-	}
-	svc := approvals.New(approvals.Config{Store: db, Providers: set.Providers, Notifier: notifier, Policy: pol, Logger: log})
+	// What people must be told is queued in the outbox with the revoke;
+	// accessbot serve delivers it when it runs.
+	svc := approvals.New(approvals.Config{Store: db, Providers: set.Providers, Policy: pol, Logger: log})
 	if _, err := svc.Revoke(ctx, approvals.OperatorActor, id); err != nil {
 		return fmt.Errorf("%s", approvals.ErrorMessage(err))
 	}
@@ -165,20 +157,6 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: already %s\n", r.ID, r.Status)
 	return nil
-}
-
-// quietNotifier is used by CLI commands run without Slack credentials.
-type quietNotifier struct{}
-
-func (quietNotifier) PostApprovalRequest(context.Context, *approvals.Request, approvals.Resource) ([]approvals.MessageRef, error) {
-	return nil, nil
-}
-func (quietNotifier) UpdateApprovalMessages(context.Context, *approvals.Request) error { return nil }
-func (quietNotifier) NotifyRequester(context.Context, *approvals.Request, approvals.Event) error {
-	return nil
-}
-func (quietNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) (approvals.MessageRef, error) {
-	return approvals.MessageRef{}, nil
 }
 
 // auditCommand is `accessbot audit verify|export|who`.

@@ -70,20 +70,6 @@ func (p *cliProvider) Revoke(_ context.Context, req approvals.RevokeRequest) err
 
 func (p *cliProvider) Holds(context.Context, approvals.HoldsRequest) (bool, error) { return false, nil }
 
-// cliNotifier posts nothing.
-type cliNotifier struct{}
-
-func (cliNotifier) PostApprovalRequest(context.Context, *approvals.Request, approvals.Resource) ([]approvals.MessageRef, error) {
-	return nil, nil
-}
-func (cliNotifier) UpdateApprovalMessages(context.Context, *approvals.Request) error { return nil }
-func (cliNotifier) NotifyRequester(context.Context, *approvals.Request, approvals.Event) error {
-	return nil
-}
-func (cliNotifier) PostAudit(context.Context, *approvals.Request, approvals.Event) (approvals.MessageRef, error) {
-	return approvals.MessageRef{}, nil
-}
-
 // cliFixture is a database, its policy and the service writing to it.
 type cliFixture struct {
 	t        *testing.T
@@ -152,7 +138,6 @@ resources:
 	f.svc = approvals.New(approvals.Config{
 		Store:     f.db,
 		Providers: map[string]approvals.Provider{"exec": f.provider},
-		Notifier:  cliNotifier{},
 		Policy:    pol,
 		Now:       f.clock.Now,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),

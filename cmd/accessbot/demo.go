@@ -237,7 +237,7 @@ func (d *demoRun) run() error {
 	}); err != nil {
 		return err
 	}
-	d.m.svc.Wait()
+	d.m.Settle()
 	r, err = d.m.db.Request(d.ctx, id)
 	if err != nil {
 		return err
@@ -251,6 +251,7 @@ func (d *demoRun) run() error {
 	if err := d.m.PostSummary(d.ctx); err != nil {
 		return err
 	}
+	d.m.Settle()
 	d.say("")
 	d.say("   The audit channel (%s) now reads:", demoAudit)
 	for _, c := range d.slack.Calls() {

@@ -154,7 +154,7 @@ func (w *e2eWorld) start() *Main {
 // shutdown, the store closed under the running service.
 func (w *e2eWorld) crash(m *Main) {
 	w.t.Helper()
-	m.svc.Wait()
+	m.Settle()
 	m.cron.Stop()
 	m.server.Close()
 	if err := m.db.Close(); err != nil {
@@ -221,7 +221,7 @@ func (w *e2eWorld) requestAndApprove(m *Main) string {
 	if code, body := w.post(m, slackfake.SignedInteraction(e2eSecret, w.clock.Now(), payload)); code != http.StatusOK {
 		w.t.Fatalf("approve click: status %d, body %q", code, body)
 	}
-	m.svc.Wait()
+	m.Settle()
 	return id
 }
 
@@ -272,7 +272,7 @@ func TestServeLifecycle(t *testing.T) {
 
 	w.clock.Advance(2*time.Hour + time.Second)
 	m.sweep(context.Background())
-	m.svc.Wait()
+	m.Settle()
 	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
 		t.Fatalf("%d GitHub DELETEs after the expiry, want 1", n)
 	}
@@ -345,7 +345,7 @@ func TestRestartAfterCrashRevokesOverdueGrant(t *testing.T) {
 	w.clock.Advance(3 * time.Hour)
 	m2 := w.start()
 	defer m2.Close()
-	m2.svc.Wait()
+	m2.Settle()
 	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
 		t.Fatalf("%d GitHub DELETEs after the restart, want 1", n)
 	}
@@ -372,13 +372,13 @@ func TestGrantOfRemovedResourceIsStillRevoked(t *testing.T) {
 	m2 := w.start()
 	defer m2.Close()
 	m2.sweep(context.Background())
-	m2.svc.Wait()
+	m2.Settle()
 	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 0 {
 		t.Fatalf("revoked %d times before the expiry", n)
 	}
 	w.clock.Advance(2*time.Hour + time.Second)
 	m2.sweep(context.Background())
-	m2.svc.Wait()
+	m2.Settle()
 	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
 		t.Fatalf("%d GitHub DELETEs at the expiry of a grant whose resource left the policy, want 1", n)
 	}
@@ -567,7 +567,7 @@ func TestRestartCompletesInterruptedGrant(t *testing.T) {
 
 	m2 := w.start()
 	defer m2.Close()
-	m2.svc.Wait()
+	m2.Settle()
 	r := w.request(m2, id)
 	if r.Status != approvals.StatusActive {
 		t.Fatalf("status %s after the restart, want active", r.Status)
@@ -577,7 +577,7 @@ func TestRestartCompletesInterruptedGrant(t *testing.T) {
 	}
 	w.clock.Advance(time.Hour + time.Second)
 	m2.sweep(context.Background())
-	m2.svc.Wait()
+	m2.Settle()
 	if _, _, held := w.github.TeamMembership("acme", "payments-admins", "alice-gh"); held {
 		t.Error("still a team member after the expiry")
 	}
@@ -660,6 +660,7 @@ func TestFirstSummaryAfterRestartCoversAPeriod(t *testing.T) {
 	if err := m2.PostSummary(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	m2.Settle()
 	var summary string
 	for _, c := range w.slack.Posts(e2eAudit) {
 		if strings.Contains(c.Text, "Access summary") {

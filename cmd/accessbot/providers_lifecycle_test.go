@@ -66,54 +66,34 @@ func (c *lcClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// lcNotifier records what approvals tells the chat side, as
-// "kind action request-id" lines.
+// lcNotifier reads what approvals tells the chat side from the outbox,
+// which nothing delivers in these tests.
 type lcNotifier struct {
-	mu    sync.Mutex
-	calls []string
+	db *store.DB
 }
 
-var _ approvals.Notifier = (*lcNotifier)(nil)
-
-func (n *lcNotifier) record(format string, args ...any) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.calls = append(n.calls, fmt.Sprintf(format, args...))
-}
-
-func (n *lcNotifier) PostApprovalRequest(_ context.Context, r *approvals.Request, res approvals.Resource) ([]approvals.MessageRef, error) {
-	n.record("approval-request posted %s", r.ID)
-	var refs []approvals.MessageRef
-	for i, a := range res.Approvers {
-		refs = append(refs, approvals.MessageRef{ChannelID: "D" + a, TS: fmt.Sprintf("1700000000.%06d", i+1)})
-	}
-	return refs, nil
-}
-
-func (n *lcNotifier) UpdateApprovalMessages(_ context.Context, r *approvals.Request) error {
-	n.record("update %s %s", r.Status, r.ID)
-	return nil
-}
-
-func (n *lcNotifier) NotifyRequester(_ context.Context, r *approvals.Request, ev approvals.Event) error {
-	n.record("dm %s %s", ev.Action, r.ID)
-	return nil
-}
-
-func (n *lcNotifier) PostAudit(_ context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
-	n.record("audit %s %s", ev.Action, r.ID)
-	return approvals.MessageRef{}, nil
-}
-
-// seen returns the recorded calls of one kind for request id, as actions.
+// seen returns, as actions, the notices of one kind for request id:
+// "approval-request" (an approval message to post), "update", "dm" (to
+// the requester) and "audit".
 func (n *lcNotifier) seen(kind, id string) []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	notices, err := n.db.Notices(context.Background(), 0, 1<<20)
+	if err != nil {
+		panic(err)
+	}
 	var out []string
-	for _, c := range n.calls {
-		f := strings.Fields(c)
-		if len(f) == 3 && f[0] == kind && f[2] == id {
-			out = append(out, f[1])
+	for _, nt := range notices {
+		if nt.RequestID != id {
+			continue
+		}
+		switch {
+		case kind == "approval-request" && len(nt.Ask) > 0:
+			out = append(out, "posted")
+		case kind == "update" && nt.Update:
+			out = append(out, string(nt.Request.Status))
+		case kind == "dm" && nt.TellRequester && nt.Event != nil:
+			out = append(out, nt.Event.Action)
+		case kind == "audit" && nt.Event != nil:
+			out = append(out, nt.Event.Action)
 		}
 	}
 	return out
@@ -156,11 +136,10 @@ func lcNewWorld(t *testing.T, policyYAML string, cfg providers.Config) *lcWorld 
 			t.Errorf("close store: %v", err)
 		}
 	})
-	w := &lcWorld{t: t, db: db, clock: &lcClock{now: lcStart}, notifier: &lcNotifier{}}
+	w := &lcWorld{t: t, db: db, clock: &lcClock{now: lcStart}, notifier: &lcNotifier{db: db}}
 	w.svc = approvals.New(approvals.Config{
 		Store:        db,
 		Providers:    set.Providers,
-		Notifier:     w.notifier,
 		Policy:       pol,
 		Now:          w.clock.Now,
 		Logger:       logger,
@@ -285,8 +264,8 @@ func (w *lcWorld) lifecycle(t *testing.T, resource string, d time.Duration, b lc
 	}
 	id := r.ID
 	w.svc.Wait() // the "already held?" check and the approval messages
-	if got := w.request(t, id); got.Status != approvals.StatusPending || len(got.Messages) == 0 {
-		t.Fatalf("after Submit: status %s, %d approval messages; want pending with messages", got.Status, len(got.Messages))
+	if got := w.request(t, id); got.Status != approvals.StatusPending || len(got.Asked) == 0 {
+		t.Fatalf("after Submit: status %s, %d approvers asked; want pending, approvers asked", got.Status, len(got.Asked))
 	}
 	if got := w.notifier.seen("approval-request", id); len(got) != 1 {
 		t.Errorf("approval requests posted = %d, want 1", len(got))

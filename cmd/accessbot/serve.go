@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,7 +48,10 @@ type Main struct {
 	metrics   *metrics
 	served    chan error
 	serving   *sync.WaitGroup
-	notifier  *bot.Notifier
+	// deliverer delivers the outbox to Slack until stopDelivery.
+	deliverer    *bot.Deliverer
+	stopDelivery context.CancelFunc
+	delivering   sync.WaitGroup
 	// stopSocket ends the Socket Mode connection, when there is one.
 	stopSocket context.CancelFunc
 
@@ -145,24 +149,31 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL)}
+	// Every Slack call has a deadline, whatever Slack does: a connection
+	// that is accepted and never answered must not hold anything up.
+	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(&http.Client{Timeout: bot.DefaultCallTimeout})}
 	if cfg.SlackAppToken != "" {
 		clientOpts = append(clientOpts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 	}
 	client := slack.New(cfg.SlackBotToken, clientOpts...)
-	m.notifier, err = bot.NewNotifier(bot.NotifierConfig{Client: client, AuditChannel: cfg.AuditChannel, Logger: m.Logger})
-	if err != nil {
+	if err := checkBotToken(ctx, client, cfg.SlackBotToken); err != nil {
 		return err
 	}
 	m.metrics = newMetrics()
 	m.svc = approvals.New(approvals.Config{
 		Store:     m.db,
 		Providers: m.providers.Providers,
-		Notifier:  m.metrics.wrap(m.notifier),
 		Policy:    pol,
 		Now:       m.Now,
 		Logger:    m.Logger,
 	})
+	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
+		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
+		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice,
+	})
+	if err != nil {
+		return err
+	}
 	m.bot, err = bot.New(bot.Config{
 		Client: client, SigningSecret: cfg.SlackSigningSecret, SocketMode: cfg.SlackAppToken != "",
 		Service: m.svc, Logger: m.Logger, Now: m.Now,
@@ -183,6 +194,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.svc.Resume(ctx); err != nil {
 		return err
 	}
+	// What a previous run committed and did not deliver goes out first.
+	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopDelivery = stopDelivery
+	m.delivering.Go(func() { m.deliverer.Run(deliveryCtx) })
 	m.sweep(ctx)
 	// The first summary after a start covers one whole period of its
 	// schedule, not just the time since the start: a restart shortly
@@ -271,7 +286,10 @@ func (m *Main) PostSummary(ctx context.Context) error {
 	}
 	m.lastSummary = now
 	m.Logger.Info("audit summary", "requested", sum.Requested, "active", len(sum.Active), "drift", len(sum.Drift), "anchor", sum.Anchor.String())
-	return m.notifier.PostSummary(ctx, sum)
+	if m.Config.AuditChannel == "" {
+		return nil
+	}
+	return m.db.Enqueue(ctx, approvals.Notice{At: now, Summary: sum})
 }
 
 // ReloadPolicy reads the policy file again and puts it in force (SIGHUP).
@@ -308,6 +326,25 @@ func (m *Main) Addr() string {
 	return m.Listener.Addr().String()
 }
 
+// Settle waits until background work is done and what it committed is
+// delivered to Slack, for at most 30 seconds (for tests and the demo).
+func (m *Main) Settle() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		m.svc.Wait()
+		if err := m.deliverer.Idle(ctx); err != nil {
+			m.Logger.Warn("outbox not delivered", "err", err)
+			return
+		}
+		// Delivery may have queued more (an unreachable approver is told
+		// to the requester): wait until nothing moves.
+		if n, _, _ := m.db.OutboxState(ctx); n == 0 {
+			return
+		}
+	}
+}
+
 // Service returns the approval service (for tests and the demo).
 func (m *Main) Service() *approvals.Service { return m.svc }
 
@@ -327,8 +364,9 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close shuts down gracefully: stop accepting HTTP, stop the scheduler and
-// wait for a running sweep, finish background grants, revokes and Slack
-// posts, then close providers and, last, the store.
+// wait for a running sweep, finish background grants and revokes, stop
+// delivering to Slack (the outbox keeps the rest), then close providers
+// and, last, the store.
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -352,6 +390,12 @@ func (m *Main) Close() error {
 	if m.svc != nil {
 		m.svc.Shutdown()
 	}
+	// Slack calls under way are abandoned: what they carried stays in the
+	// outbox and is delivered after the next start.
+	if m.stopDelivery != nil {
+		m.stopDelivery()
+		m.delivering.Wait()
+	}
 	if m.providers != nil {
 		m.providers.Close()
 	}
@@ -371,10 +415,11 @@ func (c cronLogger) Error(err error, msg string, kv ...any) {
 
 // metrics holds the Prometheus collectors served on /metrics.
 type metrics struct {
-	registry *prometheus.Registry
-	events   *prometheus.CounterVec
-	sweeps   *prometheus.CounterVec
-	sweepDur prometheus.Histogram
+	registry   *prometheus.Registry
+	events     *prometheus.CounterVec
+	slackCalls *prometheus.CounterVec
+	sweeps     *prometheus.CounterVec
+	sweepDur   prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -389,8 +434,11 @@ func newMetrics() *metrics {
 		sweepDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "accessbot_expiry_sweep_seconds", Help: "Duration of expiry sweeps.",
 		}),
+		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accessbot_slack_calls_total", Help: "Slack Web API calls made by the delivery worker, by method and error code (\"\" for success).",
+		}, []string{"method", "error"}),
 	}
-	m.registry.MustRegister(m.events, m.sweeps, m.sweepDur,
+	m.registry.MustRegister(m.events, m.sweeps, m.sweepDur, m.slackCalls,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -404,17 +452,38 @@ func (m *metrics) sweep(d time.Duration, err error) {
 	m.sweepDur.Observe(d.Seconds())
 }
 
-// wrap counts every event announced through n.
-func (m *metrics) wrap(n approvals.Notifier) approvals.Notifier {
-	return countingNotifier{Notifier: n, events: m.events}
+// notice counts the event a notice announces, once, when it is first
+// taken from the outbox.
+func (m *metrics) notice(n approvals.Notice) {
+	if n.Event != nil {
+		m.events.WithLabelValues(n.Event.Action).Inc()
+	}
 }
 
-type countingNotifier struct {
-	approvals.Notifier
-	events *prometheus.CounterVec
+func (m *metrics) slackCall(method, code string) {
+	m.slackCalls.WithLabelValues(method, code).Inc()
 }
 
-func (c countingNotifier) PostAudit(ctx context.Context, r *approvals.Request, ev approvals.Event) (approvals.MessageRef, error) {
-	c.events.WithLabelValues(ev.Action).Inc()
-	return c.Notifier.PostAudit(ctx, r, ev)
+// checkBotToken refuses a token that is not a bot token, or that Slack
+// refuses: a bot that starts with one would look healthy and post nothing.
+// Slack being unreachable is not a reason to stay down: what the bot has
+// to say waits in the outbox.
+func checkBotToken(ctx context.Context, client *slack.Client, token string) error {
+	if !strings.HasPrefix(token, "xoxb-") {
+		return errors.New("configuration: ACCESSBOT_SLACK_BOT_TOKEN is not a bot token: it must start with xoxb- (the Bot User OAuth Token, under OAuth & Permissions in the app's settings)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, bot.DefaultCallTimeout)
+	defer cancel()
+	resp, err := client.AuthTestContext(ctx)
+	var se slack.SlackErrorResponse
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("configuration: ACCESSBOT_SLACK_BOT_TOKEN was refused by Slack (auth.test: %s); copy the Bot User OAuth Token again from the app's OAuth & Permissions page", se.Err)
+	case err != nil:
+		slog.Default().Warn("could not reach Slack to check the bot token; starting anyway, messages wait in the outbox", "err", err)
+		return nil
+	case resp.BotID == "":
+		return errors.New("configuration: ACCESSBOT_SLACK_BOT_TOKEN is not a bot token (auth.test reports no bot); use the Bot User OAuth Token")
+	}
+	return nil
 }
