@@ -210,10 +210,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// auditVerifyFlags are the flags of audit verify, shared with its help.
+func auditVerifyFlags() (*flag.FlagSet, *string) {
+	fs := newFlags("audit verify")
+	return fs, fs.String("expect-head", "", "record N (counting from 1) must have hash `HASH@N`, as an audit summary or verify printed it")
+}
+
 // auditVerify is `accessbot audit verify [--expect-head HASH@N]`.
 func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit verify")
-	anchor := fs.String("expect-head", "", "HASH@N: record N must have hash HASH")
+	fs, anchor := auditVerifyFlags()
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -345,14 +350,28 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// exportFlags are the flags of audit export, shared with its help.
+type exportFlags struct {
+	fs                   *flag.FlagSet
+	format, since, until *string
+}
+
+func newExportFlags() exportFlags {
+	fs := newFlags("audit export")
+	return exportFlags{
+		fs:     fs,
+		format: fs.String("format", "jsonl", "output `jsonl|csv`"),
+		since:  fs.String("since", "", "only events at or after `T` (RFC 3339, or a date: midnight UTC)"),
+		until:  fs.String("until", "", "only events before `T` (RFC 3339, or a date: midnight UTC)"),
+	}
+}
+
 // auditExport is `accessbot audit export [--format jsonl|csv] [--since T]
 // [--until T]`. Events are written as they are read, a batch at a time, so
 // memory does not grow with the log.
 func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit export")
-	format := fs.String("format", "jsonl", "jsonl or csv")
-	sinceFlag := fs.String("since", "", "RFC 3339 time")
-	untilFlag := fs.String("until", "", "RFC 3339 time")
+	f := newExportFlags()
+	fs, format, sinceFlag, untilFlag := f.fs, f.format, f.since, f.until
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -412,12 +431,17 @@ func spreadsheetSafe(s string) string {
 	return s
 }
 
+// auditWhoFlags are the flags of audit who, shared with its help.
+func auditWhoFlags() (*flag.FlagSet, *string) {
+	fs := newFlags("audit who")
+	return fs, fs.String("at", "", "the instant to ask about, `RFC3339` or a date (default now)")
+}
+
 // auditWho is `accessbot audit who RESOURCE [--at RFC3339]`. It reads the
 // grants_by_resource index (store.DB.HoldersAt), not the audit log, so its
 // cost follows the grants of that resource made before the instant.
 func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit who")
-	atFlag := fs.String("at", "", "RFC 3339 instant (default now)")
+	fs, atFlag := auditWhoFlags()
 	// The resource may come before or after the flag.
 	if err := parseFlags(fs, args); err != nil {
 		return err
