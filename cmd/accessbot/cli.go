@@ -463,7 +463,7 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	_, db, err := openStoreForCLI()
+	cfg, db, err := openStoreForCLI()
 	if err != nil {
 		return err
 	}
@@ -471,6 +471,11 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	holders, err := db.HoldersAt(ctx, resource, at)
 	if err != nil {
 		return err
+	}
+	if len(holders) == 0 {
+		if err := knownResource(ctx, cfg, db, resource); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "%s at %s: %d holder(s)\n", resource, at.UTC().Format(time.RFC3339Nano), len(holders))
 	if len(holders) == 0 {
@@ -485,4 +490,40 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 		tw.row(r.ID, r.Requester, r.Identity, r.GrantedAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339), strings.Join(r.Approvers(), ","))
 	}
 	return tw.flush()
+}
+
+// errFound stops a walk of the audit log once it has found what it looked for.
+var errFound = errors.New("found")
+
+// knownResource returns an error when resource is neither in the policy nor
+// named by any audit event: "nobody held it" would hide a typo. The policy
+// is read first; the audit log is read, until the first event of the
+// resource, only for a resource the policy does not have, such as one
+// removed from it since.
+func knownResource(ctx context.Context, cfg Config, db *store.DB, resource string) error {
+	pol, polErr := loadPolicy(cfg.PolicyFile)
+	if polErr == nil {
+		if _, ok := pol.Resource(resource); ok {
+			return nil
+		}
+	}
+	err := db.Events(ctx, func(ev approvals.Event) error {
+		if ev.Resource == resource {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return nil
+	case err != nil:
+		return err
+	case polErr != nil:
+		return fmt.Errorf("unknown resource %q: the audit log never names it, and the policy could not be read to look for it there (%v)", resource, polErr)
+	}
+	names := make([]string, 0, len(pol.Resources))
+	for _, r := range pol.Resources {
+		names = append(names, r.Name)
+	}
+	return fmt.Errorf("unknown resource %q: it is not in the policy %s (resources: %s) and the audit log never names it", resource, cfg.PolicyFile, strings.Join(names, ", "))
 }
