@@ -193,3 +193,23 @@ func TestAdminSocketDefault(t *testing.T) {
 		t.Errorf("AdminSocket = %q", got)
 	}
 }
+
+// TestServeUnwritableDatabaseDirectory: a directory serve may not write
+// names ACCESSBOT_DB_PATH and the user. Root writes anywhere, so this runs
+// only as another user (as in CI containers that drop root, and the image).
+func TestServeUnwritableDatabaseDirectory(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root may write any directory")
+	}
+	dir := serveEnv(t)
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACCESSBOT_DB_PATH", filepath.Join(locked, "accessbot.db"))
+	t.Setenv("ACCESSBOT_GITHUB_TOKEN", "ghp-x")
+	msg := serveFails(t)
+	if !strings.Contains(msg, "ACCESSBOT_DB_PATH") || !strings.Contains(msg, "can write") {
+		t.Errorf("serve failed with\n%s\nwant it to name ACCESSBOT_DB_PATH", msg)
+	}
+}
