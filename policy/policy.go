@@ -98,6 +98,25 @@ var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 
 const slackIDHint = "use the member ID (like U0123ABCD): in Slack, open the person's profile, ⋮, Copy member ID"
 
+// slackChannelID matches the IDs of channels the bot can post approval
+// messages to: public (C…) and private (G…, or C… for newer ones).
+var slackChannelID = regexp.MustCompile(`^[CG][A-Z0-9]+$`)
+
+const channelIDHint = "use the channel ID (like C0123ABCD, or G… for some private channels): in Slack, open the channel's details; the ID is at the bottom of About"
+
+// channelIDProblem says what is wrong with a channel ID, or "".
+func channelIDProblem(id string) string {
+	switch {
+	case slackChannelID.MatchString(id):
+		return ""
+	case strings.HasPrefix(id, "#"):
+		return fmt.Sprintf("%q is a channel name, not a channel ID: names change and are not unique; %s", id, channelIDHint)
+	case slackUserID.MatchString(id):
+		return fmt.Sprintf("%q is a user ID, not a channel ID: to ask approvers by DM, leave approval_channel out; otherwise %s", id, channelIDHint)
+	}
+	return fmt.Sprintf("%q is not a channel ID: %s", id, channelIDHint)
+}
+
 // parser is the state of one Parse.
 type parser struct {
 	decoder
@@ -349,6 +368,11 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		p.add(line("approvers"), label, "approvers is required: the Slack user IDs who approve, e.g. [U0BOB, U0CAROL]")
 	}
 	p.userIDs(valueOf(n, "approvers"), field("approvers"))
+	if rd.ApprovalChannel != "" && !refused("approval_channel") {
+		if msg := channelIDProblem(rd.ApprovalChannel); msg != "" {
+			p.add(line("approval_channel"), field("approval_channel"), "%s", msg)
+		}
+	}
 	if rd.ApprovalsRequired != nil {
 		r.ApprovalsRequired = *rd.ApprovalsRequired
 		switch {

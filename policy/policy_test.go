@@ -360,6 +360,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`policy.yaml:1: unknown field "base"`}},
 		{"merge key in resource", "resources:\n" + resource + "    <<: {drift: report}\n",
 			[]string{`policy.yaml:7: resources[0] (payments-admin): merge keys (<<) are not supported`}},
+		{"channel name for approval_channel", "resources:\n" + resource + "    approval_channel: \"#approvals\"\n",
+			[]string{`policy.yaml:7: resources[0].approval_channel: "#approvals" is a channel name, not a channel ID`, "C0123ABCD", "channel's details"}},
+		{"user ID for approval_channel", "resources:\n" + resource + "    approval_channel: U0BOB\n",
+			[]string{`policy.yaml:7: resources[0].approval_channel: "U0BOB" is a user ID, not a channel ID`, "leave approval_channel out", "channel's details"}},
+		{"lower-case approval_channel", "resources:\n" + resource + "    approval_channel: approvals\n",
+			[]string{`policy.yaml:7: resources[0].approval_channel: "approvals" is not a channel ID: use the channel ID`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -513,6 +519,19 @@ func TestParseOneProblemOneMessage(t *testing.T) {
 		}
 		if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 {
 			t.Errorf("Parse(%q): %d messages, want 1:\n%s", src, len(lines), err)
+		}
+	}
+}
+
+func TestParseApprovalChannelIDs(t *testing.T) {
+	for _, id := range []string{"C0APPROVALS", "C01234ABCDE", "G0PRIVATE"} {
+		got, err := Parse("policy.yaml", []byte("resources:\n"+resource+"    approval_channel: "+id+"\n"), types)
+		if err != nil {
+			t.Errorf("approval_channel %s: %v", id, err)
+			continue
+		}
+		if got.Resources[0].ApprovalChannel != id {
+			t.Errorf("approval_channel %s read as %q", id, got.Resources[0].ApprovalChannel)
 		}
 	}
 }

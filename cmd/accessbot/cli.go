@@ -188,10 +188,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// auditVerifyFlags are the flags of audit verify, shared with its help.
+func auditVerifyFlags() (*flag.FlagSet, *string) {
+	fs := newFlags("audit verify")
+	return fs, fs.String("expect-head", "", "record N (counting from 1) must have hash `HASH@N`, as an audit summary or verify printed it")
+}
+
 // auditVerify is `accessbot audit verify [--expect-head HASH@N]`.
 func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit verify")
-	anchor := fs.String("expect-head", "", "HASH@N: record N must have hash HASH")
+	fs, anchor := auditVerifyFlags()
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -323,14 +328,28 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// exportFlags are the flags of audit export, shared with its help.
+type exportFlags struct {
+	fs                   *flag.FlagSet
+	format, since, until *string
+}
+
+func newExportFlags() exportFlags {
+	fs := newFlags("audit export")
+	return exportFlags{
+		fs:     fs,
+		format: fs.String("format", "jsonl", "output `jsonl|csv`"),
+		since:  fs.String("since", "", "only events at or after `T` (RFC 3339, or a date: midnight UTC)"),
+		until:  fs.String("until", "", "only events before `T` (RFC 3339, or a date: midnight UTC)"),
+	}
+}
+
 // auditExport is `accessbot audit export [--format jsonl|csv] [--since T]
 // [--until T]`. Events are written as they are read, a batch at a time, so
 // memory does not grow with the log.
 func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit export")
-	format := fs.String("format", "jsonl", "jsonl or csv")
-	sinceFlag := fs.String("since", "", "RFC 3339 time")
-	untilFlag := fs.String("until", "", "RFC 3339 time")
+	f := newExportFlags()
+	fs, format, sinceFlag, untilFlag := f.fs, f.format, f.since, f.until
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -390,12 +409,17 @@ func spreadsheetSafe(s string) string {
 	return s
 }
 
+// auditWhoFlags are the flags of audit who, shared with its help.
+func auditWhoFlags() (*flag.FlagSet, *string) {
+	fs := newFlags("audit who")
+	return fs, fs.String("at", "", "the instant to ask about, `RFC3339` or a date (default now)")
+}
+
 // auditWho is `accessbot audit who RESOURCE [--at RFC3339]`. It reads the
 // grants_by_resource index (store.DB.HoldersAt), not the audit log, so its
 // cost follows the grants of that resource made before the instant.
 func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("audit who")
-	atFlag := fs.String("at", "", "RFC 3339 instant (default now)")
+	fs, atFlag := auditWhoFlags()
 	// The resource may come before or after the flag.
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -417,7 +441,7 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	_, db, err := openStoreForCLI()
+	cfg, db, err := openStoreForCLI()
 	if err != nil {
 		return err
 	}
@@ -425,6 +449,11 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	holders, err := db.HoldersAt(ctx, resource, at)
 	if err != nil {
 		return err
+	}
+	if len(holders) == 0 {
+		if err := knownResource(ctx, cfg, db, resource); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "%s at %s: %d holder(s)\n", resource, at.UTC().Format(time.RFC3339Nano), len(holders))
 	if len(holders) == 0 {
@@ -439,4 +468,40 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 		tw.row(r.ID, r.Requester, r.Identity, r.GrantedAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339), strings.Join(r.Approvers(), ","))
 	}
 	return tw.flush()
+}
+
+// errFound stops a walk of the audit log once it has found what it looked for.
+var errFound = errors.New("found")
+
+// knownResource returns an error when resource is neither in the policy nor
+// named by any audit event: "nobody held it" would hide a typo. The policy
+// is read first; the audit log is read, until the first event of the
+// resource, only for a resource the policy does not have, such as one
+// removed from it since.
+func knownResource(ctx context.Context, cfg Config, db *store.DB, resource string) error {
+	pol, polErr := loadPolicy(cfg.PolicyFile)
+	if polErr == nil {
+		if _, ok := pol.Resource(resource); ok {
+			return nil
+		}
+	}
+	err := db.Events(ctx, func(ev approvals.Event) error {
+		if ev.Resource == resource {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return nil
+	case err != nil:
+		return err
+	case polErr != nil:
+		return fmt.Errorf("unknown resource %q: the audit log never names it, and the policy could not be read to look for it there (%v)", resource, polErr)
+	}
+	names := make([]string, 0, len(pol.Resources))
+	for _, r := range pol.Resources {
+		names = append(names, r.Name)
+	}
+	return fmt.Errorf("unknown resource %q: it is not in the policy %s (resources: %s) and the audit log never names it", resource, cfg.PolicyFile, strings.Join(names, ", "))
 }

@@ -1,47 +1,96 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
 )
 
-// Config is the whole configuration, read from ACCESSBOT_* environment
-// variables (README.md lists them all).
-type Config struct {
-	SlackBotToken      string `envconfig:"SLACK_BOT_TOKEN"`
-	SlackSigningSecret string `envconfig:"SLACK_SIGNING_SECRET"`
-	SlackAppToken      string `envconfig:"SLACK_APP_TOKEN"`
-	SlackAPIURL        string `envconfig:"SLACK_API_URL" default:"https://slack.com/api/"`
-	ListenAddr         string `envconfig:"LISTEN_ADDR" default:":8080"`
-	DBPath             string `envconfig:"DB_PATH" default:"accessbot.db"`
-	PolicyFile         string `envconfig:"POLICY_FILE" default:"policy.yaml"`
-	AuditChannel       string `envconfig:"AUDIT_CHANNEL"`
-	ExpirySchedule     string `envconfig:"EXPIRY_SCHEDULE" default:"@every 10s"`
-	SummarySchedule    string `envconfig:"SUMMARY_SCHEDULE" default:"0 9 * * *"`
+// envPrefix is the prefix of every configuration variable.
+const envPrefix = "ACCESSBOT"
 
-	GitHubToken             string `envconfig:"GITHUB_TOKEN"`
-	GitHubAppID             int64  `envconfig:"GITHUB_APP_ID"`
-	GitHubAppInstallationID int64  `envconfig:"GITHUB_APP_INSTALLATION_ID"`
-	GitHubAppPrivateKeyFile string `envconfig:"GITHUB_APP_PRIVATE_KEY_FILE"`
-	GitHubAPIURL            string `envconfig:"GITHUB_API_URL"`
-	PostgresDSN             string `envconfig:"POSTGRES_DSN"`
-	LogLevel                string `envconfig:"LOG_LEVEL" default:"info"`
+// Config is the whole configuration, read from ACCESSBOT_* environment
+// variables. The tags are the documentation too: `accessbot serve --help`
+// prints every variable from them (desc, and default or unset when there is
+// no default), so the list cannot drift from what is read.
+type Config struct {
+	SlackBotToken      string `envconfig:"SLACK_BOT_TOKEN" desc:"bot token (xoxb-…)" unset:"required"`
+	SlackSigningSecret string `envconfig:"SLACK_SIGNING_SECRET" desc:"signing secret (Slack app → Basic Information)" unset:"required in HTTP mode"`
+	SlackAppToken      string `envconfig:"SLACK_APP_TOKEN" desc:"app-level token (xapp-…); when set the bot uses Socket Mode"`
+	SlackAPIURL        string `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL (proxies, tests)"`
+	ListenAddr         string `envconfig:"LISTEN_ADDR" default:":8080" desc:"HTTP listen address (/slack/*, /healthz, /metrics)"`
+	MetricsAddr        string `envconfig:"METRICS_ADDR" desc:"serve /metrics on this address instead of LISTEN_ADDR" unset:"unset (metrics on LISTEN_ADDR)"`
+	DBPath             string `envconfig:"DB_PATH" default:"accessbot.db" desc:"bbolt database file (requests, grants, audit log)"`
+	AdminSocket        string `envconfig:"ADMIN_SOCKET" desc:"admin socket of a running serve, for the operator commands" unset:"the database path + .sock"`
+	PolicyFile         string `envconfig:"POLICY_FILE" default:"policy.yaml" desc:"policy file"`
+	AuditChannel       string `envconfig:"AUDIT_CHANNEL" desc:"channel ID for audit events and summaries" unset:"unset (no channel posts)"`
+	ExpirySchedule     string `envconfig:"EXPIRY_SCHEDULE" default:"@every 10s" desc:"cron spec of the expiry sweep"`
+	SummarySchedule    string `envconfig:"SUMMARY_SCHEDULE" default:"0 9 * * *" desc:"cron spec of the audit summary"`
+
+	GitHubToken             string `envconfig:"GITHUB_TOKEN" desc:"GitHub token"`
+	GitHubAppID             int64  `envconfig:"GITHUB_APP_ID" desc:"GitHub App ID (number)"`
+	GitHubAppInstallationID int64  `envconfig:"GITHUB_APP_INSTALLATION_ID" desc:"GitHub App installation ID (number)"`
+	GitHubAppPrivateKeyFile string `envconfig:"GITHUB_APP_PRIVATE_KEY_FILE" desc:"GitHub App private key file (PEM)"`
+	GitHubAPIURL            string `envconfig:"GITHUB_API_URL" desc:"GitHub Enterprise Server or test base URL" unset:"public GitHub"`
+	PostgresDSN             string `envconfig:"POSTGRES_DSN" desc:"connection string for the postgres provider"`
+	LogLevel                string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat               string `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+}
+
+// numberHints say where to find the value of a numeric variable, for the
+// message that replaces envconfig's conversion error.
+var numberHints = map[string]string{
+	"GITHUB_APP_ID":              "the GitHub App's settings page shows it as App ID",
+	"GITHUB_APP_INSTALLATION_ID": "it is the number at the end of the installation's URL (…/settings/installations/NUMBER)",
 }
 
 // loadConfig reads the environment. It checks only what every subcommand
 // needs; serve adds its own checks in validateServe.
 func loadConfig() (Config, error) {
 	var c Config
-	if err := envconfig.Process("ACCESSBOT", &c); err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+	if err := envconfig.Process(envPrefix, &c); err != nil {
+		return c, configError(err)
+	}
+	if c.AdminSocket == "" {
+		c.AdminSocket = c.DBPath + ".sock"
 	}
 	if _, err := c.logLevel(); err != nil {
 		return c, err
 	}
+	if _, err := c.logHandler(io.Discard); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// configError turns envconfig's conversion error, which names Go types and
+// struct fields, into a sentence naming the variable. Only numeric
+// variables can fail to convert, and none of them is a secret, so the value
+// may be shown.
+func configError(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	name := pe.KeyName // with the prefix
+	msg := fmt.Sprintf("configuration: %s=%q is not valid", name, pe.Value)
+	switch {
+	case pe.Value == "":
+		msg = fmt.Sprintf("configuration: %s is set but empty: give a value or leave the variable out", name)
+	case strings.HasPrefix(pe.TypeName, "int"), strings.HasPrefix(pe.TypeName, "uint"):
+		msg = fmt.Sprintf("configuration: %s=%q is not a number: give a whole number", name, pe.Value)
+	case pe.TypeName == "bool":
+		msg = fmt.Sprintf("configuration: %s=%q is not true or false", name, pe.Value)
+	}
+	if hint, ok := numberHints[strings.TrimPrefix(name, envPrefix+"_")]; ok {
+		msg += " (" + hint + ")"
+	}
+	return errors.New(msg)
 }
 
 // validateServe names every missing or unusable variable serve needs.
@@ -69,4 +118,55 @@ func (c Config) logLevel() (slog.Level, error) {
 		return l, fmt.Errorf("configuration: ACCESSBOT_LOG_LEVEL=%q: use debug, info, warn or error", c.LogLevel)
 	}
 	return l, nil
+}
+
+// logHandler returns the slog handler ACCESSBOT_LOG_FORMAT asks for,
+// writing to w at ACCESSBOT_LOG_LEVEL.
+func (c Config) logHandler(w io.Writer) (slog.Handler, error) {
+	level, err := c.logLevel()
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text", "":
+		return slog.NewTextHandler(w, opts), nil
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("configuration: ACCESSBOT_LOG_FORMAT=%q: use text or json", c.LogFormat)
+}
+
+// envVar describes one configuration variable, read from Config's tags.
+type envVar struct {
+	Name, Desc string
+	// Default is the default value when Literal, else what happens when
+	// the variable is unset ("required", "unset", …).
+	Default string
+	Literal bool
+}
+
+// envVars lists every variable Config reads, in field order.
+func envVars() []envVar {
+	t := reflect.TypeOf(Config{})
+	vars := make([]envVar, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("envconfig")
+		if key == "" {
+			continue
+		}
+		v := envVar{Name: envPrefix + "_" + key, Desc: f.Tag.Get("desc")}
+		def, literal := f.Tag.Lookup("default")
+		switch {
+		case literal:
+			v.Default, v.Literal = def, true
+		case f.Tag.Get("unset") != "":
+			v.Default = f.Tag.Get("unset")
+		default:
+			v.Default = "unset"
+		}
+		vars = append(vars, v)
+	}
+	return vars
 }

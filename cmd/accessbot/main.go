@@ -8,6 +8,9 @@
 //	accessbot audit verify [--expect-head HASH@N]
 //	accessbot audit export [--format jsonl|csv] [--since T] [--until T]
 //	accessbot audit who RESOURCE [--at RFC3339]
+//	accessbot healthcheck                 exit 0 when the local serve is healthy
+//	accessbot version                     version, commit and Go version
+//	accessbot help [COMMAND]              usage; COMMAND --help does the same
 //
 // Configuration comes from ACCESSBOT_* environment variables; README.md
 // lists them.
@@ -26,30 +29,37 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  accessbot serve
-  accessbot demo
-  accessbot policy check [FILE]
-  accessbot grants list
-  accessbot grants revoke ID
-  accessbot audit verify [--expect-head HASH@N]
-  accessbot audit export [--format jsonl|csv] [--since T] [--until T]
-  accessbot audit who RESOURCE [--at RFC3339]
-`
-
-// run dispatches a subcommand and returns the process exit status.
+// run dispatches a subcommand and returns the process exit status: 0, 1
+// when the command failed, 2 for a command line mistake.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printUsage(stderr)
 		return 2
 	}
+	// Help is answered before anything else, so that `serve --help` on a
+	// production host starts nothing and touches no file.
+	if path, ok, err := helpPath(args); ok {
+		if err != nil {
+			return fail(stderr, err)
+		}
+		printHelp(stdout, path)
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
+		if len(rest) > 0 {
+			err = usageError("serve: unexpected argument %q (serve is configured by ACCESSBOT_* variables)", rest[0])
+			break
+		}
 		err = serve(ctx, stderr)
 	case "demo":
+		if len(rest) > 0 {
+			err = usageError("demo: unexpected argument %q", rest[0])
+			break
+		}
 		err = demo(ctx, stdout)
 	case "policy":
 		err = policyCommand(rest, stdout)
@@ -57,21 +67,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = grantsCommand(ctx, rest, stdout)
 	case "audit":
 		err = auditCommand(ctx, rest, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	case "healthcheck":
+		err = healthcheckCommand(ctx, rest, stdout)
+	case "version":
+		err = versionCommand(rest, stdout)
 	default:
+		if d, ok := findDoc(cmd); ok && d.later != "" {
+			err = laterCommand(d)
+			break
+		}
 		err = usageError("unknown command %q", cmd)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "accessbot: %v\n", err)
-		if _, ok := err.(*errUsage); ok {
-			fmt.Fprint(stderr, usage)
-			return 2
-		}
-		return 1
+		return fail(stderr, err)
 	}
 	return 0
+}
+
+// fail reports err and returns the exit status for it.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "accessbot: %v\n", err)
+	if _, ok := err.(*errUsage); ok {
+		fmt.Fprintln(stderr)
+		printUsage(stderr)
+		return 2
+	}
+	return 1
 }
 
 // errUsage is a command line mistake: the usage text follows it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 	"github.com/slack-go/slack"
 
@@ -52,6 +52,10 @@ type Main struct {
 	deliverer    *bot.Deliverer
 	stopDelivery context.CancelFunc
 	delivering   sync.WaitGroup
+	// MetricsListener, when set, replaces listening on
+	// Config.MetricsAddr; it is used only when MetricsAddr is set.
+	MetricsListener net.Listener
+	metricsServer   *http.Server
 	// stopSocket ends the Socket Mode connection, when there is one.
 	stopSocket context.CancelFunc
 
@@ -68,11 +72,21 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	if err := cfg.validateServe(); err != nil {
 		return err
 	}
-	level, _ := cfg.logLevel()
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	handler, err := cfg.logHandler(stderr)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Logger: slog.New(handler)}
+	// A start that fails must not leave behind a database file it created:
+	// the next attempt, or an operator command, would take it for real.
+	_, statErr := os.Lstat(cfg.DBPath)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	if err := m.Run(ctx); err != nil {
 		m.Close()
-		return err
+		if created {
+			os.Remove(cfg.DBPath)
+		}
+		return startError(cfg, err)
 	}
 	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
 	hup := make(chan os.Signal, 1)
@@ -217,7 +231,9 @@ func (m *Main) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/slack/", m.bot.Handler())
 	mux.HandleFunc("GET /healthz", m.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{}))
+	if err := m.routeMetrics(mux); err != nil {
+		return err
+	}
 	ln := m.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
@@ -373,6 +389,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
+	}
+	if m.metricsServer != nil {
+		errs = append(errs, m.metricsServer.Shutdown(ctx))
 	}
 	if m.stopSocket != nil {
 		m.stopSocket()
