@@ -61,6 +61,9 @@ type Bot struct {
 	mu      sync.Mutex // guards closing and bg.Add
 	closing bool
 	bg      sync.WaitGroup
+	// stopped ends background work that outlives the shutdown grace.
+	stopped        context.Context
+	stopBackground context.CancelFunc
 }
 
 // New returns a Bot. It refuses a missing client or service, and a missing
@@ -86,6 +89,7 @@ func New(cfg Config) (*Bot, error) {
 		log:    cfg.Logger,
 		now:    cfg.Now,
 	}
+	b.stopped, b.stopBackground = context.WithCancel(context.Background())
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -111,13 +115,30 @@ func (b *Bot) Handler() http.Handler {
 // refusals sent after a click was answered) has finished.
 func (b *Bot) Wait() { b.bg.Wait() }
 
-// Shutdown stops starting background work and waits for what runs. Call it
-// after the HTTP server has stopped accepting requests.
+// shutdownGrace is how long Shutdown lets background work finish before
+// cancelling what is left: the decisions of clicks are committed in
+// milliseconds; what can take longer is telling a clicker their click was
+// refused, and a Slack that does not answer must not hold up a shutdown.
+const shutdownGrace = 3 * time.Second
+
+// Shutdown stops starting background work and waits for what runs, for
+// at most shutdownGrace before cancelling it. Call it after the HTTP
+// server has stopped accepting requests.
 func (b *Bot) Shutdown() {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
-	b.bg.Wait()
+	done := make(chan struct{})
+	go func() {
+		b.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownGrace):
+		b.stopBackground()
+		<-done
+	}
 }
 
 // background runs fn after the request is answered, with the request's
@@ -134,6 +155,8 @@ func (b *Bot) background(ctx context.Context, fn func(ctx context.Context)) {
 		defer b.bg.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 		defer cancel()
+		stop := context.AfterFunc(b.stopped, cancel)
+		defer stop()
 		fn(ctx)
 	}()
 }

@@ -67,6 +67,9 @@ type DelivererConfig struct {
 	// OnNotice, when set, is told of each notice when it is first taken
 	// from the outbox.
 	OnNotice func(n approvals.Notice)
+	// After is the timer of retries (default time.After); tests replace it
+	// to see the waits asked for without spending them.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Deliverer is the delivery worker of the outbox: it turns each committed
@@ -167,6 +170,9 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
 	}
 	d := &Deliverer{
 		cfg:      cfg,
@@ -445,12 +451,10 @@ func (d *Deliverer) deliver(ctx context.Context, dl *delivery) bool {
 		}
 		d.log.Warn("slack delivery failed; retrying", "request_id", dl.notice.RequestID, "delivery", dl.key,
 			"attempt", attempt, "retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return false
-		case <-t.C:
+		case <-d.cfg.After(wait):
 		}
 	}
 }

@@ -145,12 +145,16 @@ func startDeliverer(t testing.TB, client *slack.Client, db *store.DB, svc *appro
 
 // startDelivererTo runs a Deliverer of db's outbox against client, with
 // short backoffs so that tests of retries run quickly.
-func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger, audit string) *runningDeliverer {
+func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger, audit string, opts ...func(*bot.DelivererConfig)) *runningDeliverer {
 	t.Helper()
-	d, err := bot.NewDeliverer(bot.DelivererConfig{
+	cfg := bot.DelivererConfig{
 		Client: client, Outbox: db, AuditChannel: audit, Undeliverable: svc.Undeliverable, Logger: log,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, CallTimeout: 2 * time.Second,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := bot.NewDeliverer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +234,7 @@ func (h *harness) settle() {
 	h.t.Helper()
 	h.svc.Wait()
 	h.bot.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := h.deliverer.Idle(ctx); err != nil {
 		h.t.Fatalf("outbox not delivered: %v", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackfake"
 	"github.com/accessbot/accessbot/store"
 )
@@ -22,7 +23,7 @@ type rig struct {
 	d     *runningDeliverer
 }
 
-func newRig(t *testing.T, audit string) *rig {
+func newRig(t *testing.T, audit string, opts ...func(*bot.DelivererConfig)) *rig {
 	t.Helper()
 	g := &rig{t: t, slack: slackfake.NewServer(t)}
 	db, err := store.Open(filepath.Join(t.TempDir(), "accessbot.db"))
@@ -31,7 +32,7 @@ func newRig(t *testing.T, audit string) *rig {
 	}
 	g.db = db
 	g.svc = approvals.New(approvals.Config{Store: db, Policy: testPolicy(), Logger: testLogger()})
-	g.d = startDelivererTo(t, g.slack.Client(), db, g.svc, testLogger(), audit)
+	g.d = startDelivererTo(t, g.slack.Client(), db, g.svc, testLogger(), audit, opts...)
 	t.Cleanup(func() {
 		g.d.stop()
 		g.svc.Shutdown()
