@@ -143,6 +143,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: ACCESSBOT_SUMMARY_SCHEDULE=%q: %v", cfg.SummarySchedule, err)
 	}
+	// Every Slack call has a deadline, whatever Slack does: a connection
+	// that is accepted and never answered must not hold anything up.
+	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(&http.Client{Timeout: bot.DefaultCallTimeout})}
+	if cfg.SlackAppToken != "" {
+		clientOpts = append(clientOpts, slack.OptionAppLevelToken(cfg.SlackAppToken))
+	}
+	client := slack.New(cfg.SlackBotToken, clientOpts...)
+	if err := checkBotToken(ctx, m.Logger, client, cfg.SlackBotToken); err != nil {
+		return err
+	}
 	if m.db, err = store.Open(cfg.DBPath); err != nil {
 		return err
 	}
@@ -161,16 +171,6 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.providers, err = providers.BuildUsed(ctx, used, m.providersConfig())
 	if err != nil {
-		return err
-	}
-	// Every Slack call has a deadline, whatever Slack does: a connection
-	// that is accepted and never answered must not hold anything up.
-	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(&http.Client{Timeout: bot.DefaultCallTimeout})}
-	if cfg.SlackAppToken != "" {
-		clientOpts = append(clientOpts, slack.OptionAppLevelToken(cfg.SlackAppToken))
-	}
-	client := slack.New(cfg.SlackBotToken, clientOpts...)
-	if err := checkBotToken(ctx, client, cfg.SlackBotToken); err != nil {
 		return err
 	}
 	m.metrics = newMetrics()
@@ -487,7 +487,7 @@ func (m *metrics) slackCall(method, code string) {
 // refuses: a bot that starts with one would look healthy and post nothing.
 // Slack being unreachable is not a reason to stay down: what the bot has
 // to say waits in the outbox.
-func checkBotToken(ctx context.Context, client *slack.Client, token string) error {
+func checkBotToken(ctx context.Context, log *slog.Logger, client *slack.Client, token string) error {
 	if !strings.HasPrefix(token, "xoxb-") {
 		return errors.New("configuration: ACCESSBOT_SLACK_BOT_TOKEN is not a bot token: it must start with xoxb- (the Bot User OAuth Token, under OAuth & Permissions in the app's settings)")
 	}
@@ -499,7 +499,7 @@ func checkBotToken(ctx context.Context, client *slack.Client, token string) erro
 	case errors.As(err, &se):
 		return fmt.Errorf("configuration: ACCESSBOT_SLACK_BOT_TOKEN was refused by Slack (auth.test: %s); copy the Bot User OAuth Token again from the app's OAuth & Permissions page", se.Err)
 	case err != nil:
-		slog.Default().Warn("could not reach Slack to check the bot token; starting anyway, messages wait in the outbox", "err", err)
+		log.Warn("could not reach Slack to check the bot token; starting anyway, messages wait in the outbox", "err", err)
 		return nil
 	case resp.BotID == "":
 		return errors.New("configuration: ACCESSBOT_SLACK_BOT_TOKEN is not a bot token (auth.test reports no bot); use the Bot User OAuth Token")
