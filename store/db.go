@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -45,13 +47,31 @@ var (
 // file: a second opener should fail fast with a clear message, not hang.
 const lockTimeout = time.Second
 
-// DB is an open accessbot database. Its methods are safe for concurrent use;
-// bbolt runs one write transaction at a time, which is what serialises
-// concurrent updates of one request.
+// DB is an open accessbot database. Its methods are safe for concurrent use.
+// Writes go through a group committer (see update): concurrent writes share
+// one bbolt write transaction, and so one pair of fsyncs, but each still
+// runs as if alone, after the writes queued before it, which is what
+// serialises concurrent updates of one request.
 type DB struct {
 	bolt *bbolt.DB
 	path string
+
+	// commits counts write transactions committed since Open.
+	commits atomic.Uint64
+
+	// wmu guards queue and leading.
+	wmu sync.Mutex
+	// queue holds the writes waiting for the next commit, oldest first.
+	queue []*write
+	// leading is true while some caller of update is committing for the
+	// others; it hands the role on rather than clearing it while writes
+	// wait, so a queued write never waits for a caller that arrives later.
+	leading bool
 }
+
+// maxBatch caps how many writes share one transaction: a bigger batch
+// holds its leader longer and makes a failing write cost more re-runs.
+const maxBatch = 256
 
 // Open opens the database at path, creating the file (mode 0600) and its
 // buckets if needed. It fails after about a second if another process holds
@@ -123,10 +143,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	})
 }
 
-// view and update run fn in a read or write transaction, adding the file
-// name to bbolt's own errors (a closed database, a full disk). Errors that
-// fn returns pass through unchanged, so approvals error codes and sentinel
-// errors survive.
+// view runs fn in a read transaction, adding the file name to bbolt's own
+// errors (a closed database). Errors that fn returns pass through
+// unchanged, so approvals error codes and sentinel errors survive.
 func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 	var fnErr error
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
@@ -136,14 +155,122 @@ func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 	return db.edgeError(err, fnErr)
 }
 
+// update runs fn in a write transaction. Errors that fn returns pass
+// through unchanged; bbolt's own errors are wrapped with the file name.
+//
+// Concurrent calls are committed together. A caller queues fn; if no
+// commit is under way it leads at once (a lone writer never waits), taking
+// every write queued at that moment, up to maxBatch, into one transaction.
+// Writes that arrive meanwhile queue up, and when the leader's transaction
+// is done it hands the lead to the oldest of them, which commits that
+// whole queue. So each caller commits at most one batch, and the writer is
+// never idle while writes wait.
+//
+// If fn fails, the transaction is rolled back and run again without it,
+// and fn gets its error: the outcome is that of a serial order in which
+// fn ran after the writes before it in the batch and wrote nothing. So fn
+// may run more than once, in a transaction holding other callers' writes:
+// it must have no effect outside tx but its result, which it must set
+// afresh on every run. A panic in fn is re-raised in its own caller.
 func (db *DB) update(fn func(tx *bbolt.Tx) error) error {
-	var fnErr error
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		fnErr = fn(tx)
-		return fnErr
-	})
-	return db.edgeError(err, fnErr)
+	w := &write{fn: fn, done: make(chan bool, 1)}
+	db.wmu.Lock()
+	db.queue = append(db.queue, w)
+	lead := !db.leading
+	db.leading = true
+	db.wmu.Unlock()
+	if lead || !<-w.done {
+		// Leading: w is the oldest queued write, so it is in this batch.
+		db.wmu.Lock()
+		n := min(len(db.queue), maxBatch)
+		batch := append([]*write(nil), db.queue[:n]...)
+		db.queue = append(db.queue[:0], db.queue[n:]...)
+		db.wmu.Unlock()
+
+		db.commit(batch)
+		for _, o := range batch {
+			if o != w {
+				o.done <- true
+			}
+		}
+
+		db.wmu.Lock()
+		if len(db.queue) > 0 {
+			db.queue[0].done <- false // lead the next batch
+		} else {
+			db.leading = false
+		}
+		db.wmu.Unlock()
+	}
+	if w.panicked != nil {
+		panic(w.panicked.value)
+	}
+	return w.err
 }
+
+// write is one call of update waiting for, or done with, its commit.
+type write struct {
+	fn       func(tx *bbolt.Tx) error
+	err      error
+	panicked *panicValue
+	// done receives true once err is set, or false when the caller is to
+	// lead the next batch.
+	done chan bool
+}
+
+// panicValue carries a panic of fn back to its own caller.
+type panicValue struct{ value any }
+
+func (p *panicValue) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// commit runs batch in one write transaction and sets each write's error.
+// A failing write is dropped with its error and the rest run again in a
+// fresh transaction.
+func (db *DB) commit(batch []*write) {
+	for len(batch) > 0 {
+		failed := -1
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			for i, w := range batch {
+				if err := w.run(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			// err is the write's own error, which bbolt returns unchanged
+			// after the rollback.
+			batch[failed].err = err
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+			continue
+		}
+		if err == nil {
+			db.commits.Add(1)
+		}
+		for _, w := range batch {
+			w.err = db.edgeError(err, nil)
+		}
+		return
+	}
+}
+
+// run calls w.fn, turning a panic into an error that fails only w.
+func (w *write) run(tx *bbolt.Tx) (err error) {
+	w.panicked = nil
+	defer func() {
+		if v := recover(); v != nil {
+			w.panicked = &panicValue{v}
+			err = w.panicked
+		}
+	}()
+	return w.fn(tx)
+}
+
+// Commits returns the number of write transactions the database committed
+// since Open, each with bbolt's fsyncs; with the number of writes it gives
+// fsyncs per write.
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 // edgeError returns fnErr as it is (bbolt returns it unchanged after the
 // rollback) and wraps errors of bbolt's own making.

@@ -46,6 +46,15 @@
 //     first grant made after T. The value carries the end of the grant so
 //     grants that ended before T are skipped without reading the request.
 //
+// Writes are group-committed: concurrent writes share one bbolt write
+// transaction (one commit, one pair of fsyncs), which the first of them to
+// find the writer free commits at once for every write queued at that
+// moment, so a lone write never waits. Each write still runs as if alone,
+// after the writes queued before it, and all of it or none of it is
+// committed: a failing write is rolled back and the others committed
+// without it. Every write is committed, and fsynced, before its method
+// returns.
+//
 // audit is the append-only, hash-chained audit log, named by the external
 // contract. Record n (counting from 1) sits under key n, carries Seq n, the
 // hash of record n-1 as PrevHash ("" for record 1) and

@@ -59,6 +59,11 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 // returned. Errors: ENOTFOUND when there is no request id, ECONFLICT when
 // the change would open a second request for the same user and resource,
 // EINVALID for a NUL byte in requester or resource; fn may not change the ID.
+//
+// fn may run more than once: concurrent writes share a transaction, and
+// when another write in it fails the rest run again (see DB.update). Each
+// run gets a fresh copy of the stored request and only the last run's
+// events count, so fn must not act outside the request it is given.
 func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals.Request) ([]approvals.Event, error)) (*approvals.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
