@@ -71,7 +71,7 @@ func BenchmarkConcurrentCreate(b *testing.B) {
 				if err := reindex(tx, nil, r); err != nil {
 					return err
 				}
-				return appendEvents(tx, ev)
+				return raw.appendEvents(tx, ev)
 			})
 		})
 	}

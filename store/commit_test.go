@@ -151,7 +151,7 @@ func TestFailingWriteInBatch(t *testing.T) {
 			if err := tx.Bucket(bucketRequests).Put([]byte("ar-x"), []byte("{}")); err != nil {
 				return err
 			}
-			if err := appendEvents(tx, approvals.Event{Action: "x"}); err != nil {
+			if err := db.appendEvents(tx, approvals.Event{Action: "x"}); err != nil {
 				return err
 			}
 			return fmt.Errorf("wrapped: %w", errBoom)

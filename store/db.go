@@ -14,8 +14,10 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// schemaVersion is the layout drawn in doc.go.
-const schemaVersion = "1"
+// schemaVersion is the layout drawn in doc.go. Version 1 differs only in
+// its audit records, which version 2 still reads: a version 1 file is
+// migrated by writing the new version, and its records stay as they are.
+const schemaVersion = "2"
 
 // Bucket names. Every bucket is created by Open.
 var (
@@ -91,6 +93,24 @@ func Open(path string) (*DB, error) {
 	return &DB{bolt: b, path: path}, nil
 }
 
+// checkSchema refuses a file that is not an accessbot database of a
+// version this package reads, without writing anything.
+func checkSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("not an accessbot database: it has no meta bucket")
+	}
+	if version := meta.Get(keySchema); !knownSchema(version) {
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("not an accessbot database: bucket %s missing", name)
+		}
+	}
+	return nil
+}
+
 // initialize creates every bucket in one transaction and checks the schema
 // version, so a half-initialised file cannot exist.
 func initialize(tx *bbolt.Tx) error {
@@ -108,19 +128,25 @@ func initialize(tx *bbolt.Tx) error {
 		}); err != nil {
 			return err
 		}
-	case string(version) != schemaVersion:
-		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads version %s); use the accessbot release that wrote it", version, schemaVersion)
+	case !knownSchema(version):
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	if version == nil {
+	if string(version) != schemaVersion {
+		// New, or version 1: its audit records stay in their format, which
+		// version 2 reads and verifies, and new records follow in the new
+		// one.
 		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
 	}
 	return nil
 }
+
+// knownSchema reports whether this package reads schema version v.
+func knownSchema(v []byte) bool { return string(v) == "1" || string(v) == schemaVersion }
 
 // Close closes the database file, waiting for open transactions to finish.
 func (db *DB) Close() error {

@@ -48,7 +48,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 		if err := reindex(tx, nil, r); err != nil {
 			return err
 		}
-		return appendEvents(tx, ev)
+		return db.appendEvents(tx, ev)
 	})
 }
 
@@ -91,7 +91,7 @@ func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals
 		if err := reindex(tx, old, r); err != nil {
 			return err
 		}
-		if err := appendEvents(tx, evs...); err != nil {
+		if err := db.appendEvents(tx, evs...); err != nil {
 			return err
 		}
 		out = r.Clone()
@@ -192,7 +192,7 @@ func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.update(func(tx *bbolt.Tx) error { return appendEvents(tx, ev) })
+	return db.update(func(tx *bbolt.Tx) error { return db.appendEvents(tx, ev) })
 }
 
 // AllRequests calls fn with every request, ordered by ID, for summaries and
