@@ -107,13 +107,16 @@ func TestSlackOutageThenRecovery(t *testing.T) {
 // TestRateLimitWithoutRetryAfter checks that a 429 without Retry-After
 // backs off exponentially and then delivers.
 func TestRateLimitWithoutRetryAfter(t *testing.T) {
-	h := newHarness(t)
 	w := &waits{}
-	h.withWaits(w)
-	h.slack.FailNext("chat.postMessage", 3, slackfake.RateLimited(-1))
-	id := h.request(alice, "payments-admin", "1h", "hotfix")
-	h.settle()
-	h.approvalRef(id)
+	g := newRig(t, "", func(c *bot.DelivererConfig) { c.After = w.after })
+	g.slack.FailNext("chat.postMessage", 3, slackfake.RateLimited(-1))
+	r := pendingRequest()
+	r.Asked = []string{approvalsChannel}
+	g.file(r, approvals.Notice{Ask: r.Asked})
+	g.idle()
+	if n := len(g.slack.Posts(approvalsChannel)); n != 1 {
+		t.Fatalf("%d approval posts, want 1", n)
+	}
 	got := w.list()
 	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
 	if len(got) < 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {

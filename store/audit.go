@@ -3,9 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -41,7 +44,7 @@ func writeHead(tx *bbolt.Tx, h auditHead) error {
 
 // appendEvents appends evs to the audit log inside tx, assigning each its
 // Seq, PrevHash and Hash, with Time (now if unset) and ExpiresAt in UTC.
-func appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
+func (db *DB) appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -50,6 +53,9 @@ func appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 		return err
 	}
 	b := tx.Bucket(bucketAudit)
+	// Keys only ever grow: full pages waste no space when they split.
+	b.FillPercent = 1.0
+	h := sha256.New()
 	for _, ev := range evs {
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -62,38 +68,16 @@ func appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 		ev.ExpiresAt = ev.ExpiresAt.UTC()
 		ev.Seq = seq
 		ev.PrevHash = head.Hash
-		ev.Hash = ""
-		ev, err = normalize(ev)
+		v, sum, err := encodeRecord(h, ev)
 		if err != nil {
 			return err
-		}
-		ev.Hash = ev.ChainHash(head.Hash)
-		v, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("encode audit event: %w", err)
 		}
 		if err := b.Put(seqKey(seq), v); err != nil {
 			return fmt.Errorf("put audit record %d: %w", seq, err)
 		}
-		head = auditHead{Seq: seq, Hash: ev.Hash}
+		head = auditHead{Seq: seq, Hash: hex.EncodeToString(sum[:])}
 	}
 	return writeHead(tx, head)
-}
-
-// normalize returns ev as it reads back from JSON. The hash must be taken
-// over what a verifier will decode, and encoding is lossy in places: invalid
-// UTF-8 in a string (say, an exec plugin's message) becomes U+FFFD, and the
-// hash of the original would then never match again.
-func normalize(ev approvals.Event) (approvals.Event, error) {
-	v, err := json.Marshal(ev)
-	if err != nil {
-		return ev, fmt.Errorf("encode audit event: %w", err)
-	}
-	var out approvals.Event
-	if err := json.Unmarshal(v, &out); err != nil {
-		return ev, fmt.Errorf("decode audit event: %w", err)
-	}
-	return out, nil
 }
 
 // AuditHead returns the number of audit records and the hash of the last
@@ -127,10 +111,9 @@ func (db *DB) LastEvent(ctx context.Context) (approvals.Event, bool, error) {
 			return nil
 		}
 		found = true
-		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("audit record %s: %w", recordName(k), err)
-		}
-		return nil
+		var err error
+		ev, err = decodeEvent(k, v)
+		return err
 	})
 	return ev, found, err
 }
@@ -149,9 +132,9 @@ func (db *DB) Events(ctx context.Context, fn func(approvals.Event) error) error 
 // the sequence, so the whole log is read.
 func (db *DB) EventsBetween(ctx context.Context, since, until time.Time, fn func(approvals.Event) error) error {
 	return db.walkAudit(ctx, func(k, v []byte) error {
-		var ev approvals.Event
-		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("audit record %s: %w", recordName(k), err)
+		ev, err := decodeEvent(k, v)
+		if err != nil {
+			return err
 		}
 		if (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) {
 			return nil
@@ -175,12 +158,33 @@ func recordName(k []byte) string {
 // sees that transaction's batch.
 func (db *DB) walkAudit(ctx context.Context, fn func(k, v []byte) error, atEnd func(tx *bbolt.Tx) error) error {
 	type record struct{ k, v []byte }
+	batch := make([]record, 0, batchSize)
+	return db.scanAudit(ctx, func(k, v []byte) error {
+		batch = append(batch, record{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	}, atEnd, func() error {
+		defer func() { batch = batch[:0] }()
+		for _, r := range batch {
+			if err := fn(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// scanAudit calls inTx with every audit key and value, in order, inside
+// read transactions of batchSize records each; k and v are valid only
+// during the call. afterTx, when set, runs after each transaction. atEnd,
+// when set, runs inside the read transaction that reached the end of the
+// log. Short transactions keep a long scan from holding up a writer that
+// must grow the file.
+func (db *DB) scanAudit(ctx context.Context, inTx func(k, v []byte) error, atEnd func(tx *bbolt.Tx) error, afterTx func() error) error {
 	var after []byte
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		batch := make([]record, 0, batchSize)
 		done := false
 		err := db.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketAudit).Cursor()
@@ -191,11 +195,16 @@ func (db *DB) walkAudit(ctx context.Context, fn func(k, v []byte) error, atEnd f
 					k, v = c.Next()
 				}
 			}
-			for ; k != nil && len(batch) < batchSize; k, v = c.Next() {
-				batch = append(batch, record{bytes.Clone(k), bytes.Clone(v)})
+			var last []byte
+			for n := 0; k != nil && n < batchSize; k, v = c.Next() {
+				if err := inTx(k, v); err != nil {
+					return err
+				}
+				last = k
+				n++
 			}
-			if len(batch) > 0 {
-				after = batch[len(batch)-1].k
+			if last != nil {
+				after = append(after[:0], last...)
 			}
 			if k == nil {
 				done = true
@@ -208,8 +217,8 @@ func (db *DB) walkAudit(ctx context.Context, fn func(k, v []byte) error, atEnd f
 		if err != nil {
 			return err
 		}
-		for _, r := range batch {
-			if err := fn(r.k, r.v); err != nil {
+		if afterTx != nil {
+			if err := afterTx(); err != nil {
 				return err
 			}
 		}
@@ -239,43 +248,12 @@ func (v VerifyResult) Anchor() string { return fmt.Sprintf("%s@%d", v.Head, v.Co
 // changing the decoded event. Records cut from the end are caught by the
 // head kept in meta, unless that was rewritten too; VerifyAnchor, against an
 // anchor kept elsewhere, catches that as well.
+//
+// A record in the current format is checked with one hash over its stored
+// bytes, without decoding it; a record of schema 1 is decoded and checked
+// the way schema 1 was (see doc.go).
 func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
-	var (
-		count uint64 // records checked so far
-		prev  string // hash of record count
-	)
-	check := func(k, v []byte) error {
-		if len(k) != 8 {
-			return fmt.Errorf("audit key %x after record %d: not an 8-byte sequence number (inserted)", k, count)
-		}
-		seq, want := binary.BigEndian.Uint64(k), count+1
-		switch {
-		case seq == 0:
-			return fmt.Errorf("audit record 0: sequence numbers start at 1 (inserted)")
-		case seq == want+1:
-			return fmt.Errorf("audit record %d: sequence gap, record %d missing (removed)", seq, want)
-		case seq > want:
-			return fmt.Errorf("audit record %d: sequence gap, records %d to %d missing (removed)", seq, want, seq-1)
-		}
-		var ev approvals.Event
-		if err := json.Unmarshal(v, &ev); err != nil {
-			return fmt.Errorf("audit record %d: unreadable (changed): %v", seq, err)
-		}
-		if ev.Seq != seq {
-			return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, ev.Seq)
-		}
-		if ev.PrevHash != prev {
-			return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, count)
-		}
-		if ev.ChainHash(prev) != ev.Hash {
-			return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
-		}
-		if canon, err := json.Marshal(ev); err != nil || !bytes.Equal(canon, v) {
-			return fmt.Errorf("audit record %d: stored bytes are not the encoding of the event (changed)", seq)
-		}
-		count, prev = seq, ev.Hash
-		return nil
-	}
+	vf := newVerifier()
 	// The head and counter are read in the transaction that reached the end
 	// of the log, so they describe exactly the records checked.
 	var (
@@ -288,9 +266,10 @@ func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
 		counter = tx.Bucket(bucketAudit).Sequence()
 		return err
 	}
-	if err := db.walkAudit(ctx, check, atEnd); err != nil {
+	if err := db.scanAudit(ctx, vf.check, atEnd, nil); err != nil {
 		return VerifyResult{}, err
 	}
+	count, prev := vf.count, string(vf.prev)
 	if head.Seq != count || head.Hash != prev {
 		return VerifyResult{}, fmt.Errorf("audit log ends at record %d but the store's head is record %d (records removed from the end, or the head edited)", count, head.Seq)
 	}
@@ -298,6 +277,86 @@ func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
 		return VerifyResult{}, fmt.Errorf("audit log ends at record %d but its sequence counter is at %d (records removed from the end)", count, counter)
 	}
 	return VerifyResult{Count: count, Head: prev}, nil
+}
+
+// verifier checks audit records one after the other.
+type verifier struct {
+	count uint64 // records checked so far
+	prev  []byte // hash of record count, in hex ("" before record 1)
+	hex   [2 * hashSize]byte
+	sum   [hashSize]byte
+	sha   hash.Hash
+}
+
+func newVerifier() *verifier { return &verifier{sha: sha256.New()} }
+
+// check verifies the record stored as v under key k, the next one after
+// vf.count. v is read in place and not kept.
+func (vf *verifier) check(k, v []byte) error {
+	if len(k) != 8 {
+		return fmt.Errorf("audit key %x after record %d: not an 8-byte sequence number (inserted)", k, vf.count)
+	}
+	seq, want := binary.BigEndian.Uint64(k), vf.count+1
+	switch {
+	case seq == 0:
+		return fmt.Errorf("audit record 0: sequence numbers start at 1 (inserted)")
+	case seq == want+1:
+		return fmt.Errorf("audit record %d: sequence gap, record %d missing (removed)", seq, want)
+	case seq > want:
+		return fmt.Errorf("audit record %d: sequence gap, records %d to %d missing (removed)", seq, want, seq-1)
+	}
+	rec, err := splitRecord(v)
+	if err != nil {
+		return fmt.Errorf("audit record %d: unreadable (changed): %v", seq, err)
+	}
+	if rec.format == formatJSON {
+		return vf.checkJSON(seq, v)
+	}
+	held, ok := bodySeq(rec.body)
+	if !ok {
+		return fmt.Errorf("audit record %d: unreadable (changed): no sequence number at the start", seq)
+	}
+	if held != seq {
+		return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, held)
+	}
+	prev, ok := bodyPrevHash(rec.body)
+	if !ok {
+		return fmt.Errorf("audit record %d: unreadable (changed): no previous hash at the end", seq)
+	}
+	if !bytes.Equal(prev, vf.prev) {
+		return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, vf.count)
+	}
+	chainSum(vf.sha, &vf.sum, vf.prev, rec.body)
+	if !bytes.Equal(vf.sum[:], rec.sum) {
+		return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
+	}
+	hex.Encode(vf.hex[:], rec.sum)
+	vf.count, vf.prev = seq, vf.hex[:]
+	return nil
+}
+
+// checkJSON verifies a record of schema 1, which holds the JSON of the
+// whole event, its hash included: decoded, rehashed and encoded again,
+// since the hash was taken over the event, not over the stored bytes.
+func (vf *verifier) checkJSON(seq uint64, v []byte) error {
+	var ev approvals.Event
+	if err := json.Unmarshal(v, &ev); err != nil {
+		return fmt.Errorf("audit record %d: unreadable (changed): %v", seq, err)
+	}
+	if ev.Seq != seq {
+		return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, ev.Seq)
+	}
+	if ev.PrevHash != string(vf.prev) {
+		return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, vf.count)
+	}
+	if ev.ChainHash(ev.PrevHash) != ev.Hash {
+		return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
+	}
+	if canon, err := json.Marshal(ev); err != nil || !bytes.Equal(canon, v) {
+		return fmt.Errorf("audit record %d: stored bytes are not the encoding of the event (changed)", seq)
+	}
+	vf.count, vf.prev = seq, []byte(ev.Hash)
+	return nil
 }
 
 // VerifyAnchor checks that audit record n (counting from 1) carries hash
@@ -321,8 +380,8 @@ func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
 			}
 			return fmt.Errorf("audit record %d is missing: the log ends at record %d (cut back below the anchor)", n, last)
 		}
-		var ev approvals.Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+		ev, err := decodeEvent(seqKey(n), v)
+		if err != nil {
 			return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
 		}
 		if ev.Hash != hash {

@@ -93,7 +93,7 @@ func lifecycle(nEvents int) func(db *DB) error {
 					if err := reindex(tx, nil, r); err != nil {
 						return err
 					}
-					if err := appendEvents(tx, evs...); err != nil {
+					if err := db.appendEvents(tx, evs...); err != nil {
 						return err
 					}
 				}

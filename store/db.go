@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// schemaVersion is the layout drawn in doc.go.
-const schemaVersion = "1"
+// schemaVersion is the layout drawn in doc.go. Version 1 differs only in
+// its audit records, which version 2 still reads: a version 1 file is
+// migrated by writing the new version, and its records stay as they are.
+const schemaVersion = "2"
 
 // Bucket names. Every bucket is created by Open.
 var (
@@ -48,15 +52,33 @@ var (
 // file: a second opener should fail fast with a clear message, not hang.
 const lockTimeout = time.Second
 
-// DB is an open accessbot database. Its methods are safe for concurrent use;
-// bbolt runs one write transaction at a time, which is what serialises
-// concurrent updates of one request.
+// DB is an open accessbot database. Its methods are safe for concurrent use.
+// Writes go through a group committer (see update): concurrent writes share
+// one bbolt write transaction, and so one pair of fsyncs, but each still
+// runs as if alone, after the writes queued before it, which is what
+// serialises concurrent updates of one request.
 type DB struct {
 	bolt *bbolt.DB
 	path string
 	// outboxSignal wakes the delivery worker after notices are queued.
 	outboxSignal chan struct{}
+
+	// commits counts write transactions committed since Open.
+	commits atomic.Uint64
+
+	// wmu guards queue and leading.
+	wmu sync.Mutex
+	// queue holds the writes waiting for the next commit, oldest first.
+	queue []*write
+	// leading is true while some caller of update is committing for the
+	// others; it hands the role on rather than clearing it while writes
+	// wait, so a queued write never waits for a caller that arrives later.
+	leading bool
 }
+
+// maxBatch caps how many writes share one transaction: a bigger batch
+// holds its leader longer and makes a failing write cost more re-runs.
+const maxBatch = 256
 
 // Open opens the database at path, creating the file (mode 0600) and its
 // buckets if needed. It fails after about a second if another process holds
@@ -76,6 +98,24 @@ func Open(path string) (*DB, error) {
 	return &DB{bolt: b, path: path, outboxSignal: make(chan struct{}, 1)}, nil
 }
 
+// checkSchema refuses a file that is not an accessbot database of a
+// version this package reads, without writing anything.
+func checkSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("not an accessbot database: it has no meta bucket")
+	}
+	if version := meta.Get(keySchema); !knownSchema(version) {
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("not an accessbot database: bucket %s missing", name)
+		}
+	}
+	return nil
+}
+
 // initialize creates every bucket in one transaction and checks the schema
 // version, so a half-initialised file cannot exist.
 func initialize(tx *bbolt.Tx) error {
@@ -93,19 +133,25 @@ func initialize(tx *bbolt.Tx) error {
 		}); err != nil {
 			return err
 		}
-	case string(version) != schemaVersion:
-		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads version %s); use the accessbot release that wrote it", version, schemaVersion)
+	case !knownSchema(version):
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	if version == nil {
+	if string(version) != schemaVersion {
+		// New, or version 1: its audit records stay in their format, which
+		// version 2 reads and verifies, and new records follow in the new
+		// one.
 		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
 	}
 	return nil
 }
+
+// knownSchema reports whether this package reads schema version v.
+func knownSchema(v []byte) bool { return string(v) == "1" || string(v) == schemaVersion }
 
 // Close closes the database file, waiting for open transactions to finish.
 func (db *DB) Close() error {
@@ -128,10 +174,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	})
 }
 
-// view and update run fn in a read or write transaction, adding the file
-// name to bbolt's own errors (a closed database, a full disk). Errors that
-// fn returns pass through unchanged, so approvals error codes and sentinel
-// errors survive.
+// view runs fn in a read transaction, adding the file name to bbolt's own
+// errors (a closed database). Errors that fn returns pass through
+// unchanged, so approvals error codes and sentinel errors survive.
 func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 	var fnErr error
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
@@ -141,14 +186,122 @@ func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 	return db.edgeError(err, fnErr)
 }
 
+// update runs fn in a write transaction. Errors that fn returns pass
+// through unchanged; bbolt's own errors are wrapped with the file name.
+//
+// Concurrent calls are committed together. A caller queues fn; if no
+// commit is under way it leads at once (a lone writer never waits), taking
+// every write queued at that moment, up to maxBatch, into one transaction.
+// Writes that arrive meanwhile queue up, and when the leader's transaction
+// is done it hands the lead to the oldest of them, which commits that
+// whole queue. So each caller commits at most one batch, and the writer is
+// never idle while writes wait.
+//
+// If fn fails, the transaction is rolled back and run again without it,
+// and fn gets its error: the outcome is that of a serial order in which
+// fn ran after the writes before it in the batch and wrote nothing. So fn
+// may run more than once, in a transaction holding other callers' writes:
+// it must have no effect outside tx but its result, which it must set
+// afresh on every run. A panic in fn is re-raised in its own caller.
 func (db *DB) update(fn func(tx *bbolt.Tx) error) error {
-	var fnErr error
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		fnErr = fn(tx)
-		return fnErr
-	})
-	return db.edgeError(err, fnErr)
+	w := &write{fn: fn, done: make(chan bool, 1)}
+	db.wmu.Lock()
+	db.queue = append(db.queue, w)
+	lead := !db.leading
+	db.leading = true
+	db.wmu.Unlock()
+	if lead || !<-w.done {
+		// Leading: w is the oldest queued write, so it is in this batch.
+		db.wmu.Lock()
+		n := min(len(db.queue), maxBatch)
+		batch := append([]*write(nil), db.queue[:n]...)
+		db.queue = append(db.queue[:0], db.queue[n:]...)
+		db.wmu.Unlock()
+
+		db.commit(batch)
+		for _, o := range batch {
+			if o != w {
+				o.done <- true
+			}
+		}
+
+		db.wmu.Lock()
+		if len(db.queue) > 0 {
+			db.queue[0].done <- false // lead the next batch
+		} else {
+			db.leading = false
+		}
+		db.wmu.Unlock()
+	}
+	if w.panicked != nil {
+		panic(w.panicked.value)
+	}
+	return w.err
 }
+
+// write is one call of update waiting for, or done with, its commit.
+type write struct {
+	fn       func(tx *bbolt.Tx) error
+	err      error
+	panicked *panicValue
+	// done receives true once err is set, or false when the caller is to
+	// lead the next batch.
+	done chan bool
+}
+
+// panicValue carries a panic of fn back to its own caller.
+type panicValue struct{ value any }
+
+func (p *panicValue) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// commit runs batch in one write transaction and sets each write's error.
+// A failing write is dropped with its error and the rest run again in a
+// fresh transaction.
+func (db *DB) commit(batch []*write) {
+	for len(batch) > 0 {
+		failed := -1
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			for i, w := range batch {
+				if err := w.run(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			// err is the write's own error, which bbolt returns unchanged
+			// after the rollback.
+			batch[failed].err = err
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+			continue
+		}
+		if err == nil {
+			db.commits.Add(1)
+		}
+		for _, w := range batch {
+			w.err = db.edgeError(err, nil)
+		}
+		return
+	}
+}
+
+// run calls w.fn, turning a panic into an error that fails only w.
+func (w *write) run(tx *bbolt.Tx) (err error) {
+	w.panicked = nil
+	defer func() {
+		if v := recover(); v != nil {
+			w.panicked = &panicValue{v}
+			err = w.panicked
+		}
+	}()
+	return w.fn(tx)
+}
+
+// Commits returns the number of write transactions the database committed
+// since Open, each with bbolt's fsyncs; with the number of writes it gives
+// fsyncs per write.
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 // edgeError returns fnErr as it is (bbolt returns it unchanged after the
 // rollback) and wraps errors of bbolt's own making.

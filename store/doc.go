@@ -6,7 +6,7 @@
 // This comment is the schema. The file holds seven top-level buckets:
 //
 //	meta/
-//	  schema                                     → "1" (ASCII decimal)
+//	  schema                                     → "2" (ASCII decimal)
 //	  audit_head                                 → <8B BE seq><hex SHA-256 hash>
 //	                                               of the last audit record
 //	requests/
@@ -20,7 +20,9 @@
 //	                                             → ∅ while the grant lasts,
 //	                                               <8B BE unix-nanos ended> after
 //	audit/                                       (bucket sequence = last seq)
-//	  <8B BE seq>                                → JSON of approvals.Event
+//	  <8B BE seq>                                → 0x01 <32B SHA-256> <body>
+//	                                               (schema 1: JSON of
+//	                                               approvals.Event, '{'...)
 //	outbox/                                      (bucket sequence = last seq)
 //	  <8B BE seq>                                → JSON of approvals.Notice,
 //	                                               with the request as committed
@@ -50,13 +52,45 @@
 //     first grant made after T. The value carries the end of the grant so
 //     grants that ended before T are skipped without reading the request.
 //
+// Writes are group-committed: concurrent writes share one bbolt write
+// transaction (one commit, one pair of fsyncs), which the first of them to
+// find the writer free commits at once for every write queued at that
+// moment, so a lone write never waits. Each write still runs as if alone,
+// after the writes queued before it, and all of it or none of it is
+// committed: a failing write is rolled back and the others committed
+// without it. Every write is committed, and fsynced, before its method
+// returns.
+//
 // audit is the append-only, hash-chained audit log, named by the external
-// contract. Record n (counting from 1) sits under key n, carries Seq n, the
-// hash of record n-1 as PrevHash ("" for record 1) and
-// approvals.Event.ChainHash of itself as Hash. Each record is stored as the
-// exact json.Marshal of the event, so Verify can also refuse bytes edited by
-// hand. meta/audit_head makes an append O(1) and lets Verify notice records
-// cut from the end.
+// contract. Record n (counting from 1) sits under key n and holds the event
+// with Seq n and the hash of record n-1 as PrevHash ("" for record 1). Its
+// hash is approvals.Event.ChainHash: SHA-256 over the previous hash (64
+// hex digits, or nothing), a newline and the body, which is the exact
+// json.Marshal of the event with Hash empty (its fields in declaration
+// order: "seq" first, "prev_hash" and "hash":"" last). The first byte of a
+// value says how it is stored:
+//
+//   - 0x01, then the record's hash (32 bytes, binary), then the body. The
+//     body is encoded once, when appended (its strings made valid UTF-8
+//     first, as json.Marshal would, so that it decodes to an event that
+//     encodes to the same bytes), and the hash is taken over exactly those
+//     bytes. Verify checks such a record with one hash over the stored
+//     bytes and no JSON decoding: the key is the number the body starts
+//     with, the body ends with the previous record's hash, and the stored
+//     hash is the hash of the previous hash and the body. Readers decode
+//     the body and fill in Hash in hex, so the event reads back as if the
+//     whole of it had been stored.
+//   - '{': schema 1's record, the JSON of the whole event, Hash included.
+//     Opening a schema 1 file moves it to schema 2 by writing the new
+//     version and nothing else: its records stay as they are, are read and
+//     verified as before (decoded, rehashed, and encoded again to catch
+//     bytes edited without changing the event), and the chain goes on from
+//     the last of them in the new format.
+//
+// Each append fills the audit bucket's pages completely (FillPercent 1.0),
+// since its keys only ever grow. meta/audit_head makes an append O(1) and
+// lets Verify notice records cut from the end. bbolt never shrinks its
+// file; Compact copies a database into a new, packed file.
 //
 // outbox holds what people must be told of each change (approvals.Notice):
 // every notice is written in the same transaction as the change it

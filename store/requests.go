@@ -48,7 +48,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 		if err := reindex(tx, nil, r); err != nil {
 			return err
 		}
-		if err := appendEvents(tx, ev); err != nil {
+		if err := db.appendEvents(tx, ev); err != nil {
 			return err
 		}
 		return queueNotices(tx, r, notices)
@@ -66,6 +66,11 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 // returned. Errors: ENOTFOUND when there is no request id, ECONFLICT when
 // the change would open a second request for the same user and resource,
 // EINVALID for a NUL byte in requester or resource; fn may not change the ID.
+//
+// fn may run more than once: concurrent writes share a transaction, and
+// when another write in it fails the rest run again (see DB.update). Each
+// run gets a fresh copy of the stored request and only the last run's
+// events count, so fn must not act outside the request it is given.
 func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals.Request) ([]approvals.Event, error)) (*approvals.Request, error) {
 	return db.Transition(ctx, id, func(r *approvals.Request) (approvals.Change, error) {
 		evs, err := fn(r)
@@ -104,7 +109,7 @@ func (db *DB) Transition(ctx context.Context, id string, fn func(r *approvals.Re
 		if err := reindex(tx, old, r); err != nil {
 			return err
 		}
-		if err := appendEvents(tx, change.Events...); err != nil {
+		if err := db.appendEvents(tx, change.Events...); err != nil {
 			return err
 		}
 		if err := queueNotices(tx, r, change.Notices); err != nil {
@@ -213,7 +218,7 @@ func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event, notices ...ap
 		return err
 	}
 	err := db.update(func(tx *bbolt.Tx) error {
-		if err := appendEvents(tx, ev); err != nil {
+		if err := db.appendEvents(tx, ev); err != nil {
 			return err
 		}
 		return queueNotices(tx, nil, notices)

@@ -195,8 +195,8 @@ func TestOpenCreatesSchema(t *testing.T) {
 				t.Errorf("bucket %s missing", name)
 			}
 		}
-		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "1" {
-			t.Errorf("meta/schema = %q, want 1", v)
+		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "2" {
+			t.Errorf("meta/schema = %q, want 2", v)
 		}
 		return nil
 	})
@@ -231,11 +231,11 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	editFile(t, db.path, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("3"))
 	})
 	_, err := Open(db.path)
-	if err == nil || !strings.Contains(err.Error(), `schema version "2"`) {
-		t.Fatalf("Open of a version 2 file: err = %v, want an unsupported schema version", err)
+	if err == nil || !strings.Contains(err.Error(), `schema version "3"`) {
+		t.Fatalf("Open of a version 3 file: err = %v, want an unsupported schema version", err)
 	}
 }
 
@@ -655,7 +655,7 @@ func TestLongWalksCrossBatches(t *testing.T) {
 			if err := reindex(tx, nil, r); err != nil {
 				return err
 			}
-			if err := appendEvents(tx, eventOf(r, approvals.ActionRequested, t0)); err != nil {
+			if err := db.appendEvents(tx, eventOf(r, approvals.ActionRequested, t0)); err != nil {
 				return err
 			}
 		}
@@ -693,23 +693,29 @@ func TestLongWalksCrossBatches(t *testing.T) {
 // first record that no longer fits.
 func TestVerifyDetectsTampering(t *testing.T) {
 	get := func(tx *bbolt.Tx, seq uint64) approvals.Event {
-		var ev approvals.Event
-		if err := json.Unmarshal(tx.Bucket(bucketAudit).Get(seqKey(seq)), &ev); err != nil {
+		ev, err := decodeEvent(seqKey(seq), tx.Bucket(bucketAudit).Get(seqKey(seq)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		return ev
 	}
+	// put stores ev, with the hash it carries, in the format of the
+	// record it replaces (the current one for a new key).
 	put := func(tx *bbolt.Tx, key uint64, ev approvals.Event) error {
-		v, err := json.Marshal(ev)
+		b := tx.Bucket(bucketAudit)
+		v, err := storedValue(ev, isLegacy(b.Get(seqKey(key))))
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketAudit).Put(seqKey(key), v)
+		return b.Put(seqKey(key), v)
 	}
 	for _, tc := range []struct {
 		name   string
 		tamper func(tx *bbolt.Tx) error
 		want   string
+		// wantNew, when set, replaces want when record 5 is in the
+		// current format.
+		wantNew string
 	}{{
 		name: "changed field",
 		tamper: func(tx *bbolt.Tx) error {
@@ -731,17 +737,31 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		name: "unknown field added",
 		tamper: func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucketAudit)
-			v := b.Get(seqKey(5))
-			v = append([]byte(`{"note":"nothing happened",`), v[1:]...)
+			v := bytes.Replace(b.Get(seqKey(5)), []byte(`"action":`), []byte(`"note":"nothing happened","action":`), 1)
 			return b.Put(seqKey(5), v)
 		},
-		want: "audit record 5: stored bytes are not the encoding of the event (changed)",
+		want:    "audit record 5: stored bytes are not the encoding of the event (changed)",
+		wantNew: "audit record 5: hash mismatch (changed or reordered)",
 	}, {
 		name: "unreadable",
 		tamper: func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucketAudit).Put(seqKey(5), []byte("{"))
 		},
 		want: "audit record 5: unreadable (changed)",
+	}, {
+		name: "cut short",
+		tamper: func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketAudit)
+			v := b.Get(seqKey(5))
+			return b.Put(seqKey(5), bytes.Clone(v[:len(v)/2]))
+		},
+		want: "audit record 5: unreadable (changed)",
+	}, {
+		name: "unknown format",
+		tamper: func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketAudit).Put(seqKey(5), []byte{0x7f, 1, 2, 3})
+		},
+		want: "audit record 5: unreadable (changed): unknown record format 0x7f",
 	}, {
 		name:   "removed record",
 		tamper: func(tx *bbolt.Tx) error { return tx.Bucket(bucketAudit).Delete(seqKey(4)) },
@@ -831,23 +851,29 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		},
 		want: "audit record 0: sequence numbers start at 1 (inserted)",
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			db := mustOpen(t)
-			for i := range 10 {
-				if err := db.AppendEvent(context.Background(), approvals.Event{Time: t0.Add(time.Duration(i) * time.Minute), Action: approvals.ActionApproval, Actor: fmt.Sprintf("U%d", i)}); err != nil {
-					t.Fatal(err)
+		// Each tampering is tried on a log in the current format, one of
+		// schema 1 and one that has both: records 1 to 5 written by schema
+		// 1, then 6 to 10 after the migration.
+		for _, legacy := range []int{0, 10, 5} {
+			t.Run(fmt.Sprintf("%s/schema-1-records=%d", tc.name, legacy), func(t *testing.T) {
+				db := mustOpenWithLegacy(t, legacy, 10, func(i int) approvals.Event {
+					return approvals.Event{Time: t0.Add(time.Duration(i) * time.Minute), Action: approvals.ActionApproval, Actor: fmt.Sprintf("U%d", i)}
+				})
+				mustVerify(t, db)
+				db = tamper(t, db, tc.tamper)
+				_, err := db.Verify(context.Background())
+				if err == nil {
+					t.Fatalf("Verify passed a log with a %s", tc.name)
 				}
-			}
-			mustVerify(t, db)
-			db = tamper(t, db, tc.tamper)
-			_, err := db.Verify(context.Background())
-			if err == nil {
-				t.Fatalf("Verify passed a log with a %s", tc.name)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Verify = %q, want it to contain %q", err, tc.want)
-			}
-		})
+				want := tc.want
+				if tc.wantNew != "" && legacy < 5 {
+					want = tc.wantNew
+				}
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Verify = %q, want it to contain %q", err, want)
+				}
+			})
+		}
 	}
 }
 
@@ -883,8 +909,8 @@ func TestVerifyAnchorCatchesRegrownLog(t *testing.T) {
 				return err
 			}
 		}
-		var last approvals.Event
-		if err := json.Unmarshal(b.Get(seqKey(6)), &last); err != nil {
+		last, err := decodeEvent(seqKey(6), b.Get(seqKey(6)))
+		if err != nil {
 			return err
 		}
 		return errors.Join(b.SetSequence(6), writeHead(tx, auditHead{6, last.Hash}))

@@ -16,6 +16,7 @@ type trouble struct {
 	refused      map[string]string
 	limits       map[string]*channelLimit
 	noRetryAfter bool
+	hanging      map[string]int // method -> calls hanging now
 }
 
 // channelLimit is a token bucket for chat.postMessage in one channel.
@@ -42,6 +43,13 @@ func (s *Server) Hang() {
 	if s.trouble.hang == nil {
 		s.trouble.hang = make(chan struct{})
 	}
+}
+
+// Hanging returns how many calls of method are hanging right now.
+func (s *Server) Hanging(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.trouble.hanging[method]
 }
 
 // Unhang releases hung calls (they then answer normally) and makes new
@@ -94,12 +102,27 @@ func (s *Server) RetryAfterMissing() {
 func (s *Server) misbehave(w http.ResponseWriter, r *http.Request, c *Call, method string) bool {
 	for s.trouble.hang != nil {
 		release := s.trouble.hang
+		if s.trouble.hanging == nil {
+			s.trouble.hanging = map[string]int{}
+		}
+		s.trouble.hanging[method]++
 		s.mu.Unlock()
+		unhung := func() { s.trouble.hanging[method]-- }
 		select {
 		case <-release:
 			s.mu.Lock()
+			unhung()
+			if r.Context().Err() == nil {
+				continue
+			}
+			// The caller gave up (or died) before the release: the
+			// call never took effect.
+			c.Error = "hung"
+			s.calls = append(s.calls, *c)
+			return true
 		case <-r.Context().Done():
 			s.mu.Lock()
+			unhung()
 			c.Error = "hung"
 			s.calls = append(s.calls, *c)
 			return true

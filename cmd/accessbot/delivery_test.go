@@ -150,18 +150,14 @@ func TestKilledBeforeDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	w.slack.WaitFor(t, func() bool {
-		for _, c := range w.slack.Calls() {
-			if c.Method == "chat.postMessage" {
-				return true // a post is under way, and will never answer
-			}
-		}
-		return false
-	}, 10*time.Second)
+	// A post is under way, and will never answer.
+	w.slack.WaitFor(t, func() bool { return w.slack.Hanging("chat.postMessage") > 0 }, 10*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	// The hung post died with the process: Slack never took it.
+	w.slack.WaitFor(t, func() bool { return w.slack.Hanging("chat.postMessage") == 0 }, 10*time.Second)
 	w.slack.Unhang()
 
 	m := w.start()
