@@ -486,8 +486,16 @@ func (d *Deliverer) signalMarked() {
 	}
 }
 
-// recordLoop records finished deliveries: everything finished while the
-// previous batch was being committed goes into the next one.
+// Recording deliveries matters only to a restart, which must not post
+// again what was delivered; it must not cost the writes that requests and
+// decisions wait for. So finished deliveries are recorded together, once
+// recordBatch of them are waiting or recordDelay after the first.
+const (
+	recordBatch = 128
+	recordDelay = 100 * time.Millisecond
+)
+
+// recordLoop records finished deliveries in batches.
 func (d *Deliverer) recordLoop(ctx context.Context) {
 	for {
 		select {
@@ -495,6 +503,25 @@ func (d *Deliverer) recordLoop(ctx context.Context) {
 			return
 		case <-d.marked:
 		}
+		deadline := time.NewTimer(recordDelay)
+	gather:
+		for {
+			d.mu.Lock()
+			n := len(d.marks)
+			d.mu.Unlock()
+			if n >= recordBatch {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				deadline.Stop()
+				return
+			case <-deadline.C:
+				break gather
+			case <-d.marked:
+			}
+		}
+		deadline.Stop()
 		d.record(ctx)
 	}
 }

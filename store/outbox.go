@@ -32,7 +32,10 @@ func queueNotices(tx *bbolt.Tx, r *approvals.Request, notices []approvals.Notice
 			return fmt.Errorf("outbox sequence: %w", err)
 		}
 		if r != nil {
+			// The snapshot is for telling what happened; the provider
+			// settings are no part of that and are left out.
 			n.Request = r.Clone()
+			n.Request.Settings = nil
 			n.RequestID = r.ID
 		}
 		n.At = n.At.UTC()
@@ -105,72 +108,95 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		for _, d := range ds {
-			if d.Ref != (approvals.MessageRef{}) && d.RequestID != "" {
-				if err := recordRef(tx, d); err != nil {
-					return err
-				}
+	// Deliveries are grouped: a notice whose last delivery is in the batch
+	// is deleted without recording the others, and each notice or request
+	// is rewritten once, however many of its deliveries the batch holds.
+	last := map[uint64]bool{}
+	keys := map[uint64][]string{}
+	var seqs []uint64
+	refs := map[string][]approvals.Delivery{}
+	var ids []string
+	for _, d := range ds {
+		if _, ok := keys[d.Seq]; !ok {
+			seqs = append(seqs, d.Seq)
+		}
+		keys[d.Seq] = append(keys[d.Seq], d.Key)
+		last[d.Seq] = last[d.Seq] || d.Last
+		if d.Ref != (approvals.MessageRef{}) && d.RequestID != "" {
+			if _, ok := refs[d.RequestID]; !ok {
+				ids = append(ids, d.RequestID)
 			}
-			k := seqKey(d.Seq)
+			refs[d.RequestID] = append(refs[d.RequestID], d)
+		}
+	}
+	return db.update(func(tx *bbolt.Tx) error {
+		for _, id := range ids {
+			if err := recordRefs(tx, id, refs[id]); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketOutbox)
+		for _, seq := range seqs {
+			k := seqKey(seq)
 			v := b.Get(k)
 			if v == nil {
 				continue
 			}
-			if d.Last {
+			if last[seq] {
 				if err := b.Delete(k); err != nil {
-					return fmt.Errorf("delete notice %d: %w", d.Seq, err)
+					return fmt.Errorf("delete notice %d: %w", seq, err)
 				}
 				continue
 			}
 			var rec outboxRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("outbox notice %d: %w", d.Seq, err)
+				return fmt.Errorf("outbox notice %d: %w", seq, err)
 			}
-			if slices.Contains(rec.Done, d.Key) {
-				continue
+			for _, key := range keys[seq] {
+				if !slices.Contains(rec.Done, key) {
+					rec.Done = append(rec.Done, key)
+				}
 			}
-			rec.Done = append(rec.Done, d.Key)
 			nv, err := json.Marshal(rec)
 			if err != nil {
-				return fmt.Errorf("encode notice %d: %w", d.Seq, err)
+				return fmt.Errorf("encode notice %d: %w", seq, err)
 			}
 			if err := b.Put(k, nv); err != nil {
-				return fmt.Errorf("put notice %d: %w", d.Seq, err)
+				return fmt.Errorf("put notice %d: %w", seq, err)
 			}
 		}
 		return nil
 	})
 }
 
-// recordRef keeps the message d posted on its request.
-func recordRef(tx *bbolt.Tx, d approvals.Delivery) error {
-	r, err := getRequest(tx, d.RequestID)
+// recordRefs keeps the messages ds posted on request id, in one write.
+func recordRefs(tx *bbolt.Tx, id string, ds []approvals.Delivery) error {
+	r, err := getRequest(tx, id)
 	if approvals.ErrorCode(err) == approvals.ENOTFOUND {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	switch {
-	case d.AuditThread:
-		if r.AuditThread == d.Ref {
-			return nil
+	changed := false
+	for _, d := range ds {
+		switch {
+		case d.AuditThread:
+			if r.AuditThread != d.Ref {
+				r.AuditThread, changed = d.Ref, true
+			}
+		case d.Round == 0:
+			if !slices.Contains(r.Messages, d.Ref) {
+				r.Messages, changed = append(r.Messages, d.Ref), true
+			}
+		case d.Round <= len(r.Extensions):
+			e := &r.Extensions[d.Round-1]
+			if !slices.Contains(e.Messages, d.Ref) {
+				e.Messages, changed = append(e.Messages, d.Ref), true
+			}
 		}
-		r.AuditThread = d.Ref
-	case d.Round == 0:
-		if slices.Contains(r.Messages, d.Ref) {
-			return nil
-		}
-		r.Messages = append(r.Messages, d.Ref)
-	case d.Round <= len(r.Extensions):
-		e := &r.Extensions[d.Round-1]
-		if slices.Contains(e.Messages, d.Ref) {
-			return nil
-		}
-		e.Messages = append(e.Messages, d.Ref)
-	default:
+	}
+	if !changed {
 		return nil
 	}
 	// Message references are not indexed: the record alone changes.
