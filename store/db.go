@@ -61,6 +61,8 @@ type DB struct {
 	// keys are the audit keys given to OpenWith, the one that writes
 	// first; none for a plain SHA-256 chain.
 	keys []auditKey
+	// readOnly refuses every write (Options.ReadOnly).
+	readOnly bool
 
 	// commits counts write transactions committed since Open.
 	commits atomic.Uint64
@@ -92,7 +94,17 @@ type Options struct {
 	// empty, the first of them writes. To rotate, make the new key
 	// AuditKey and keep the old ones here.
 	AuditKeys [][]byte
+	// ReadOnly opens the file for reading only, for the operator CLI's
+	// reads: nothing is written, not even a migration (schema 1 and 2 files
+	// are read as they are), the file must exist, and writes fail with
+	// ErrReadOnly. Several read-only opens may share the file, but not with
+	// a writer: either waits for the other, up to the lock timeout.
+	ReadOnly bool
 }
+
+// ErrReadOnly is the error of a write to a database opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("opened read-only")
 
 // Open opens the database at path, creating the file (mode 0600) and its
 // buckets if needed. It fails after about a second if another process holds
@@ -100,26 +112,33 @@ type Options struct {
 func Open(path string) (*DB, error) { return OpenWith(path, Options{}) }
 
 // OpenWith is Open with options. It refuses audit keys that are too short
-// or given twice, and, when the last audit record is keyed, a set of keys
-// that does not hold that record's key: appending under another key, or
-// none, would break the chain.
+// or given twice and, unless ReadOnly, when the last audit record is keyed,
+// a set of keys that does not hold that record's key: appending under
+// another key, or none, would break the chain.
 func OpenWith(path string, opts Options) (*DB, error) {
 	keys, err := auditKeys(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open bolt %s: the database is locked by another process, likely a running `accessbot serve`: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
+	db := &DB{bolt: b, path: path, keys: keys, readOnly: opts.ReadOnly}
+	if opts.ReadOnly {
+		if err := b.View(checkSchema); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("open bolt %s: %w", path, err)
+		}
+		return db, nil
+	}
 	if err := b.Update(initialize); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	db := &DB{bolt: b, path: path, keys: keys}
 	if err := db.view(db.checkLastKey); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -292,6 +311,9 @@ func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 // it must have no effect outside tx but its result, which it must set
 // afresh on every run. A panic in fn is re-raised in its own caller.
 func (db *DB) update(fn func(tx *bbolt.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("bolt %s: %w", db.path, ErrReadOnly)
+	}
 	w := &write{fn: fn, done: make(chan bool, 1)}
 	db.wmu.Lock()
 	db.queue = append(db.queue, w)

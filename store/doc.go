@@ -105,7 +105,9 @@
 // file; Compact copies a database into a new, packed file.
 //
 // A layout change bumps the schema version and adds a migration; Open
-// refuses a file with a version it does not know. The JSON field names of
+// refuses a file with a version it does not know. A read-only open
+// (Options.ReadOnly) migrates nothing and writes nothing: it reads
+// versions 1 and 2 as they are. The JSON field names of
 // approvals.Request and approvals.Event are part of the layout. A new
 // optional field of approvals.Request (omitempty or omitzero, such as
 // audit_thread, the audit channel message that opens the request's thread)
