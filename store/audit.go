@@ -348,11 +348,14 @@ func (vf *verifier) check(k, v []byte) error {
 	if err != nil {
 		return err
 	}
-	held, ok := bodySeq(rec.body)
-	if !ok {
+	// Hash first, report in order: the hash reads the body from one end to
+	// the other, after which the checks of its two ends find it in the
+	// CPU's cache. The previous hash in the hash's input is the verifier's,
+	// not the body's, so the link is checked twice over.
+	chainSum(h, &vf.sum, vf.prev, rec.body)
+	if held, ok := bodySeq(rec.body); !ok {
 		return fmt.Errorf("audit record %d: unreadable (changed): no sequence number at the start", seq)
-	}
-	if held != seq {
+	} else if held != seq {
 		return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, held)
 	}
 	prev, ok := bodyPrevHash(rec.body)
@@ -362,7 +365,6 @@ func (vf *verifier) check(k, v []byte) error {
 	if !bytes.Equal(prev, vf.prev) {
 		return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, vf.count)
 	}
-	chainSum(h, &vf.sum, vf.prev, rec.body)
 	if !hmac.Equal(vf.sum[:], rec.sum) {
 		return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
 	}
