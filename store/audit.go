@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -55,7 +56,8 @@ func (db *DB) appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 	b := tx.Bucket(bucketAudit)
 	// Keys only ever grow: full pages waste no space when they split.
 	b.FillPercent = 1.0
-	h := sha256.New()
+	key := db.writeKey()
+	h := key.hasher()
 	for _, ev := range evs {
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -68,7 +70,7 @@ func (db *DB) appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 		ev.ExpiresAt = ev.ExpiresAt.UTC()
 		ev.Seq = seq
 		ev.PrevHash = head.Hash
-		v, sum, err := encodeRecord(h, ev)
+		v, sum, err := encodeRecord(key, h, ev)
 		if err != nil {
 			return err
 		}
@@ -234,6 +236,9 @@ type VerifyResult struct {
 	Count uint64
 	// Head is the hash of the last record ("" for an empty log).
 	Head string
+	// KeyedFrom is the first record chained with an audit key (see
+	// Options.AuditKey), 0 when none is: every later record is keyed too.
+	KeyedFrom uint64
 }
 
 // Anchor returns the "HASH@N" form that `accessbot audit verify
@@ -253,7 +258,7 @@ func (v VerifyResult) Anchor() string { return fmt.Sprintf("%s@%d", v.Head, v.Co
 // bytes, without decoding it; a record of schema 1 is decoded and checked
 // the way schema 1 was (see doc.go).
 func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
-	vf := newVerifier()
+	vf := db.newVerifier()
 	// The head and counter are read in the transaction that reached the end
 	// of the log, so they describe exactly the records checked.
 	var (
@@ -276,7 +281,7 @@ func (db *DB) Verify(ctx context.Context) (VerifyResult, error) {
 	if counter != count {
 		return VerifyResult{}, fmt.Errorf("audit log ends at record %d but its sequence counter is at %d (records removed from the end)", count, counter)
 	}
-	return VerifyResult{Count: count, Head: prev}, nil
+	return VerifyResult{Count: count, Head: prev, KeyedFrom: vf.keyedFrom}, nil
 }
 
 // verifier checks audit records one after the other.
@@ -286,9 +291,33 @@ type verifier struct {
 	hex   [2 * hashSize]byte
 	sum   [hashSize]byte
 	sha   hash.Hash
+	// macs hash keyed records, by key ID.
+	macs map[[keyIDSize]byte]hash.Hash
+	// keyedFrom and keyed are the first and the last keyed record checked.
+	keyedFrom, keyed uint64
 }
 
-func newVerifier() *verifier { return &verifier{sha: sha256.New()} }
+func (db *DB) newVerifier() *verifier {
+	vf := &verifier{sha: sha256.New(), macs: map[[keyIDSize]byte]hash.Hash{}}
+	for _, k := range db.keys {
+		vf.macs[k.id] = k.hasher()
+	}
+	return vf
+}
+
+// hasher returns the hash that checks rec, record seq.
+func (vf *verifier) hasher(seq uint64, rec record) (hash.Hash, error) {
+	if rec.format != formatHMAC {
+		return vf.sha, nil
+	}
+	if h := vf.macs[[keyIDSize]byte(rec.keyID)]; h != nil {
+		return h, nil
+	}
+	if len(vf.macs) == 0 {
+		return nil, fmt.Errorf("audit record %d is keyed: set ACCESSBOT_AUDIT_KEY_FILE", seq)
+	}
+	return nil, fmt.Errorf("audit record %d was made with audit key %s, which is not among the keys given (an older key missing, or the record forged with another key)", seq, keyName(rec.keyID))
+}
 
 // check verifies the record stored as v under key k, the next one after
 // vf.count. v is read in place and not kept.
@@ -309,14 +338,24 @@ func (vf *verifier) check(k, v []byte) error {
 	if err != nil {
 		return fmt.Errorf("audit record %d: unreadable (changed): %v", seq, err)
 	}
+	if rec.format != formatHMAC && vf.keyed != 0 {
+		return fmt.Errorf("audit record %d is not keyed, but record %d before it is (the chain was recomputed without the audit key)", seq, vf.keyed)
+	}
 	if rec.format == formatJSON {
 		return vf.checkJSON(seq, v)
 	}
-	held, ok := bodySeq(rec.body)
-	if !ok {
-		return fmt.Errorf("audit record %d: unreadable (changed): no sequence number at the start", seq)
+	h, err := vf.hasher(seq, rec)
+	if err != nil {
+		return err
 	}
-	if held != seq {
+	// Hash first, report in order: the hash reads the body from one end to
+	// the other, after which the checks of its two ends find it in the
+	// CPU's cache. The previous hash in the hash's input is the verifier's,
+	// not the body's, so the link is checked twice over.
+	chainSum(h, &vf.sum, vf.prev, rec.body)
+	if held, ok := bodySeq(rec.body); !ok {
+		return fmt.Errorf("audit record %d: unreadable (changed): no sequence number at the start", seq)
+	} else if held != seq {
 		return fmt.Errorf("audit record %d: holds record %d (reordered or inserted)", seq, held)
 	}
 	prev, ok := bodyPrevHash(rec.body)
@@ -326,9 +365,14 @@ func (vf *verifier) check(k, v []byte) error {
 	if !bytes.Equal(prev, vf.prev) {
 		return fmt.Errorf("audit record %d: previous hash does not match record %d (a record changed, removed, inserted or reordered)", seq, vf.count)
 	}
-	chainSum(vf.sha, &vf.sum, vf.prev, rec.body)
-	if !bytes.Equal(vf.sum[:], rec.sum) {
+	if !hmac.Equal(vf.sum[:], rec.sum) {
 		return fmt.Errorf("audit record %d: hash mismatch (changed or reordered)", seq)
+	}
+	if rec.format == formatHMAC {
+		if vf.keyed == 0 {
+			vf.keyedFrom = seq
+		}
+		vf.keyed = seq
 	}
 	hex.Encode(vf.hex[:], rec.sum)
 	vf.count, vf.prev = seq, vf.hex[:]
@@ -387,7 +431,23 @@ func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
 		if ev.Hash != hash {
 			return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
 		}
-		if ev.ChainHash(ev.PrevHash) != hash {
+		rec, _ := splitRecord(v) // decodeEvent parsed it
+		if rec.format == formatJSON {
+			if ev.ChainHash(ev.PrevHash) != hash {
+				return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
+			}
+			return nil
+		}
+		h, err := db.newVerifier().hasher(n, rec)
+		if err != nil {
+			return err
+		}
+		prev, ok := bodyPrevHash(rec.body)
+		if !ok {
+			return fmt.Errorf("audit record %d: unreadable (changed): no previous hash at the end", n)
+		}
+		var sum [hashSize]byte
+		if chainSum(h, &sum, prev, rec.body); !hmac.Equal(sum[:], rec.sum) {
 			return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
 		}
 		return nil

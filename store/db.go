@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -62,6 +63,11 @@ type DB struct {
 	path string
 	// outboxSignal wakes the delivery worker after notices are queued.
 	outboxSignal chan struct{}
+	// keys are the audit keys given to OpenWith, the one that writes
+	// first; none for a plain SHA-256 chain.
+	keys []auditKey
+	// readOnly refuses every write (Options.ReadOnly).
+	readOnly bool
 
 	// commits counts write transactions committed since Open.
 	commits atomic.Uint64
@@ -80,22 +86,128 @@ type DB struct {
 // holds its leader longer and makes a failing write cost more re-runs.
 const maxBatch = 256
 
+// Options are the settings of OpenWith. The zero Options are Open's.
+type Options struct {
+	// AuditKey, when set, chains new audit records with HMAC-SHA-256 under
+	// this key instead of plain SHA-256, so that someone who can write the
+	// file but does not have the key cannot recompute the chain after
+	// changing a record. Verify then needs the key of every keyed record.
+	// It must be at least 16 bytes; 32 random bytes are best.
+	AuditKey []byte
+	// AuditKeys are more keys, for rotation: Verify accepts records made
+	// with any of them (each record names its key by ID). When AuditKey is
+	// empty, the first of them writes. To rotate, make the new key
+	// AuditKey and keep the old ones here.
+	AuditKeys [][]byte
+	// ReadOnly opens the file for reading only, for the operator CLI's
+	// reads: nothing is written, not even a migration (schema 1 and 2 files
+	// are read as they are), the file must exist, and writes fail with
+	// ErrReadOnly. Several read-only opens may share the file, but not with
+	// a writer: either waits for the other, up to the lock timeout.
+	ReadOnly bool
+}
+
+// ErrReadOnly is the error of a write to a database opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("opened read-only")
+
 // Open opens the database at path, creating the file (mode 0600) and its
 // buckets if needed. It fails after about a second if another process holds
 // the file, and refuses a file whose schema version it does not know.
-func Open(path string) (*DB, error) {
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+func Open(path string) (*DB, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options. It refuses audit keys that are too short
+// or given twice and, unless ReadOnly, when the last audit record is keyed,
+// a set of keys that does not hold that record's key: appending under
+// another key, or none, would break the chain.
+func OpenWith(path string, opts Options) (*DB, error) {
+	keys, err := auditKeys(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open bolt %s: the database is locked by another process, likely a running `accessbot serve`: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
+	db := &DB{bolt: b, path: path, keys: keys, readOnly: opts.ReadOnly, outboxSignal: make(chan struct{}, 1)}
+	if opts.ReadOnly {
+		if err := b.View(checkSchema); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("open bolt %s: %w", path, err)
+		}
+		return db, nil
+	}
 	if err := b.Update(initialize); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	return &DB{bolt: b, path: path, outboxSignal: make(chan struct{}, 1)}, nil
+	if err := db.view(db.checkLastKey); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// auditKeys returns the keys opts names, the writing key first.
+func auditKeys(opts Options) ([]auditKey, error) {
+	var keys []auditKey
+	for _, raw := range append([][]byte{opts.AuditKey}, opts.AuditKeys...) {
+		if len(raw) == 0 && len(keys) == 0 {
+			continue // no AuditKey: the first of AuditKeys writes
+		}
+		k, err := newAuditKey(raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range keys {
+			if o.id == k.id {
+				return nil, fmt.Errorf("audit key %s is given twice", keyName(k.id[:]))
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// writeKey returns the key new audit records are made with; the zero
+// auditKey for plain SHA-256.
+func (db *DB) writeKey() auditKey {
+	if len(db.keys) == 0 {
+		return auditKey{}
+	}
+	return db.keys[0]
+}
+
+// checkLastKey refuses to go on after a keyed record without its key.
+func (db *DB) checkLastKey(tx *bbolt.Tx) error {
+	k, v := tx.Bucket(bucketAudit).Cursor().Last()
+	if k == nil {
+		return nil
+	}
+	rec, err := splitRecord(v)
+	if err != nil || rec.format != formatHMAC {
+		return nil // Verify's to report
+	}
+	if len(db.keys) == 0 {
+		return fmt.Errorf("the audit log is keyed (record %s, key %s): set ACCESSBOT_AUDIT_KEY_FILE", recordName(k), keyName(rec.keyID))
+	}
+	if db.key(rec.keyID) == nil {
+		return fmt.Errorf("the last audit record (%s) was made with audit key %s, which is not among the keys given: keep it among the older keys", recordName(k), keyName(rec.keyID))
+	}
+	return nil
+}
+
+// key returns the key with ID id, or nil.
+func (db *DB) key(id []byte) *auditKey {
+	for i := range db.keys {
+		if bytes.Equal(db.keys[i].id[:], id) {
+			return &db.keys[i]
+		}
+	}
+	return nil
 }
 
 // checkSchema refuses a file that is not an accessbot database of a
@@ -204,6 +316,9 @@ func (db *DB) view(fn func(tx *bbolt.Tx) error) error {
 // it must have no effect outside tx but its result, which it must set
 // afresh on every run. A panic in fn is re-raised in its own caller.
 func (db *DB) update(fn func(tx *bbolt.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("bolt %s: %w", db.path, ErrReadOnly)
+	}
 	w := &write{fn: fn, done: make(chan bool, 1)}
 	db.wmu.Lock()
 	db.queue = append(db.queue, w)

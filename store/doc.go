@@ -21,6 +21,8 @@
 //	                                               <8B BE unix-nanos ended> after
 //	audit/                                       (bucket sequence = last seq)
 //	  <8B BE seq>                                → 0x01 <32B SHA-256> <body>
+//	                                               or, keyed,
+//	                                               0x02 <8B key ID> <32B HMAC-SHA-256> <body>
 //	                                               (schema 1: JSON of
 //	                                               approvals.Event, '{'...)
 //	outbox/                                      (bucket sequence = last seq)
@@ -80,6 +82,20 @@
 //     hash is the hash of the previous hash and the body. Readers decode
 //     the body and fill in Hash in hex, so the event reads back as if the
 //     whole of it had been stored.
+//   - 0x02, then the ID of an audit key (8 bytes), then the hash, then the
+//     body: a keyed record, written when the database is opened with an
+//     audit key (Options.AuditKey). Its hash is HMAC-SHA-256 under that key
+//     of the same input, so only a holder of the key can recompute it
+//     after changing the body. The key ID is the first 8 bytes of the
+//     SHA-256 of the key, and tells Verify which of the keys it was given
+//     to use (Options.AuditKeys keeps older keys for rotation: the newest
+//     writes, all verify). Readers fill in Hash with the HMAC in hex.
+//     Verify refuses a keyed record whose key it was not given, naming the
+//     key ID, and an unkeyed record after a keyed one (a chain recomputed
+//     without the key). A log recomputed without the key from its first
+//     keyed record on is a plain chain again (VerifyResult.KeyedFrom is 0),
+//     which an anchor taken before catches. Opening for writing a log
+//     whose last record is keyed needs that record's key among the keys.
 //   - '{': schema 1's record, the JSON of the whole event, Hash included.
 //     Opening a schema 1 file moves it to schema 2 by writing the new
 //     version and nothing else: its records stay as they are, are read and
@@ -104,7 +120,9 @@
 // delivery that made them, without an audit event.
 //
 // A layout change bumps the schema version and adds a migration; Open
-// refuses a file with a version it does not know. The JSON field names of
+// refuses a file with a version it does not know. A read-only open
+// (Options.ReadOnly) migrates nothing and writes nothing: it reads
+// versions 1 and 2 as they are. The JSON field names of
 // approvals.Request and approvals.Event are part of the layout. A new
 // optional field of approvals.Request (omitempty or omitzero, such as
 // audit_thread, the audit channel message that opens the request's thread)

@@ -2,12 +2,13 @@ package store
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
-	"strconv"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -23,10 +24,50 @@ const (
 	// formatSHA256 is 0x01, the SHA-256 chain hash (32 bytes), then the
 	// body: the JSON of the event with Hash empty.
 	formatSHA256 = 0x01
+	// formatHMAC is 0x02, the ID of the audit key (8 bytes), the
+	// HMAC-SHA-256 chain hash under that key (32 bytes), then the body.
+	formatHMAC = 0x02
 )
 
 // hashSize is the size of a record's chain hash in binary.
 const hashSize = sha256.Size
+
+// keyIDSize is the size of an audit key's ID.
+const keyIDSize = 8
+
+// minKeySize is the shortest audit key accepted. A key is a secret, not a
+// password: 32 random bytes are what it should be.
+const minKeySize = 16
+
+// auditKey is a key that chains audit records with HMAC-SHA-256.
+type auditKey struct {
+	// id is the first 8 bytes of the SHA-256 of the key, stored in each
+	// record made with it, so that Verify knows which key to use.
+	id  [keyIDSize]byte
+	key []byte
+}
+
+func newAuditKey(key []byte) (auditKey, error) {
+	if len(key) < minKeySize {
+		return auditKey{}, fmt.Errorf("audit key of %d bytes: it must have at least %d (32 random bytes are best)", len(key), minKeySize)
+	}
+	k := auditKey{key: bytes.Clone(key)}
+	sum := sha256.Sum256(key)
+	copy(k.id[:], sum[:])
+	return k, nil
+}
+
+// hasher returns the chain hash of records made with k: HMAC-SHA-256
+// under the key, or plain SHA-256 for the zero auditKey.
+func (k auditKey) hasher() hash.Hash {
+	if k.key == nil {
+		return sha256.New()
+	}
+	return hmac.New(sha256.New, k.key)
+}
+
+// keyName is how errors name a key: its ID in hex.
+func keyName(id []byte) string { return hex.EncodeToString(id) }
 
 // Fixed parts of a body. json.Marshal writes the fields of approvals.Event
 // in declaration order, Seq first and PrevHash, Hash last, so the sequence
@@ -40,12 +81,13 @@ var (
 )
 
 // encodeRecord returns the stored value of ev, which must have Seq and
-// PrevHash set, and its hash. The event is encoded once; the hash is
+// PrevHash set, and its hash, made with key (the zero auditKey for plain
+// SHA-256) and h, key's hasher. The event is encoded once; the hash is
 // taken over exactly the bytes stored. ev's strings are made valid UTF-8
 // first (as json.Marshal would, byte by byte), so that the body decodes to
 // an event that encodes to the same bytes again, and the decoded event's
-// ChainHash is the record's hash.
-func encodeRecord(h hash.Hash, ev approvals.Event) (v []byte, sum [hashSize]byte, err error) {
+// ChainHash is the hash of an unkeyed record.
+func encodeRecord(key auditKey, h hash.Hash, ev approvals.Event) (v []byte, sum [hashSize]byte, err error) {
 	ev.Hash = ""
 	validStrings(&ev)
 	body, err := json.Marshal(ev)
@@ -59,8 +101,13 @@ func encodeRecord(h hash.Hash, ev approvals.Event) (v []byte, sum [hashSize]byte
 		return nil, sum, fmt.Errorf("encode audit event: the body does not end with the previous hash")
 	}
 	chainSum(h, &sum, []byte(ev.PrevHash), body)
-	v = make([]byte, 0, 1+hashSize+len(body))
-	v = append(v, formatSHA256)
+	v = make([]byte, 0, 1+keyIDSize+hashSize+len(body))
+	if key.key == nil {
+		v = append(v, formatSHA256)
+	} else {
+		v = append(v, formatHMAC)
+		v = append(v, key.id[:]...)
+	}
 	v = append(v, sum[:]...)
 	return append(v, body...), sum, nil
 }
@@ -71,16 +118,22 @@ func encodeRecord(h hash.Hash, ev approvals.Event) (v []byte, sum [hashSize]byte
 func chainSum(h hash.Hash, sum *[hashSize]byte, prev, body []byte) {
 	h.Reset()
 	h.Write(prev)
-	h.Write([]byte{'\n'})
+	h.Write(newline)
 	h.Write(body)
 	h.Sum(sum[:0])
 }
 
+// newline is a variable so that hashing it allocates nothing.
+var newline = []byte{'\n'}
+
 // record is a stored audit value split into its parts.
 type record struct {
 	format byte
-	// For formatSHA256: the stored hash and the body.
-	sum  []byte
+	// keyID is the audit key's ID, for formatHMAC.
+	keyID []byte
+	// sum is the stored hash, but for formatJSON.
+	sum []byte
+	// body is the JSON; for formatJSON, the whole value.
 	body []byte
 }
 
@@ -90,14 +143,21 @@ func splitRecord(v []byte) (record, error) {
 	if len(v) == 0 {
 		return record{}, fmt.Errorf("empty record")
 	}
+	minBody := len(bodyStart) + len(bodyEnd)
 	switch v[0] {
 	case formatJSON:
 		return record{format: formatJSON, body: v}, nil
 	case formatSHA256:
-		if len(v) < 1+hashSize+len(bodyStart)+len(bodyEnd) {
+		if len(v) < 1+hashSize+minBody {
 			return record{}, fmt.Errorf("record of %d bytes is too short", len(v))
 		}
 		return record{format: formatSHA256, sum: v[1 : 1+hashSize], body: v[1+hashSize:]}, nil
+	case formatHMAC:
+		if len(v) < 1+keyIDSize+hashSize+minBody {
+			return record{}, fmt.Errorf("record of %d bytes is too short", len(v))
+		}
+		h := 1 + keyIDSize
+		return record{format: formatHMAC, keyID: v[1:h], sum: v[h : h+hashSize], body: v[h+hashSize:]}, nil
 	}
 	return record{}, fmt.Errorf("unknown record format 0x%02x", v[0])
 }
@@ -119,18 +179,25 @@ func decodeEvent(k, v []byte) (approvals.Event, error) {
 	return ev, nil
 }
 
-// bodySeq reads the sequence number at the start of a body.
+// bodySeq reads the sequence number at the start of a body, in the form
+// json.Marshal writes it (decimal digits, no leading zero, then a comma).
+// It is on Verify's path for every record, so it parses by hand.
 func bodySeq(body []byte) (uint64, bool) {
 	if !bytes.HasPrefix(body, bodyStart) {
 		return 0, false
 	}
-	rest := body[len(bodyStart):]
-	end := bytes.IndexByte(rest, ',')
-	if end < 1 {
-		return 0, false
+	digits := body[len(bodyStart):]
+	var seq uint64
+	for i, c := range digits {
+		switch {
+		case c == ',' && i > 0 && (i == 1 || digits[0] != '0'):
+			return seq, true
+		case c < '0' || c > '9' || i == 20 || seq > (math.MaxUint64-9)/10:
+			return 0, false
+		}
+		seq = seq*10 + uint64(c-'0')
 	}
-	seq, err := strconv.ParseUint(string(rest[:end]), 10, 64)
-	return seq, err == nil
+	return 0, false
 }
 
 // bodyPrevHash returns the previous hash at the end of a body: empty, or 64
