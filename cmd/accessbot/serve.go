@@ -58,6 +58,8 @@ type Main struct {
 	metricsServer   *http.Server
 	// stopSocket ends the Socket Mode connection, when there is one.
 	stopSocket context.CancelFunc
+	// admin serves the operator commands on ACCESSBOT_ADMIN_SOCKET.
+	admin *adminServer
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
@@ -228,6 +230,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.cron.Start()
 	m.cronUp.Store(true)
 
+	if err := m.listenAdmin(); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/slack/", m.bot.Handler())
 	mux.HandleFunc("GET /healthz", m.healthz)
@@ -379,7 +384,8 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// Close shuts down gracefully: stop accepting HTTP, stop the scheduler and
+// Close shuts down gracefully: finish operator commands under way on the
+// admin socket and remove it, stop accepting HTTP, stop the scheduler and
 // wait for a running sweep, finish background grants and revokes, stop
 // delivering to Slack (the outbox keeps the rest), then close providers
 // and, last, the store.
@@ -387,6 +393,11 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
+	// Operator commands under way finish first: a revoke through the
+	// socket needs the service and the store.
+	if m.admin != nil {
+		m.admin.close(ctx)
+	}
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
 	}
