@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -59,6 +60,21 @@ const SystemActor = "accessbot"
 // revoke`), run by someone with access to the server and its database. It
 // can never collide with a Slack user ID, which is upper-case.
 const OperatorActor = "operator"
+
+// OperatorAs returns the actor of an operator command run by a known
+// operating system user, such as "operator:alice (uid 1000)", so that the
+// audit log names who ran it. who is empty when the user is not known.
+func OperatorAs(who string) string {
+	if who == "" {
+		return OperatorActor
+	}
+	return OperatorActor + ":" + who
+}
+
+// IsOperator reports whether actor is the operator CLI, named or not.
+func IsOperator(actor string) bool {
+	return actor == OperatorActor || strings.HasPrefix(actor, OperatorActor+":")
+}
 
 // ChainHash returns the hash event e must carry given the hash of the event
 // before it: SHA-256 over the previous hash and the canonical JSON of e with

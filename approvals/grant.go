@@ -235,7 +235,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 
 func (s *Service) mayRevoke(r *Request, actor string) error {
 	p := s.Policy()
-	if actor == r.Requester || actor == OperatorActor || p.IsAdmin(actor) {
+	if actor == r.Requester || IsOperator(actor) || p.IsAdmin(actor) {
 		return nil
 	}
 	if res, ok := p.Resource(r.Resource); ok && res.IsApprover(actor) {

@@ -528,11 +528,21 @@ func countingApprovals(approvals []Approval, requester string, res Resource) int
 func describeDecision(r *Request) string {
 	switch {
 	case r.DecidedBy != "":
-		return fmt.Sprintf("%s by <@%s>", r.Status, r.DecidedBy)
+		return fmt.Sprintf("%s by %s", r.Status, mentionActor(r.DecidedBy))
 	case r.EndedBy != "":
-		return fmt.Sprintf("%s by <@%s>", r.Status, r.EndedBy)
+		return fmt.Sprintf("%s by %s", r.Status, mentionActor(r.EndedBy))
 	}
 	return string(r.Status)
+}
+
+// mentionActor renders an actor in a chat reply: a Slack user as a
+// mention, accessbot itself and an operator by name, since Slack would
+// show a mention of them as a broken link.
+func mentionActor(actor string) string {
+	if actor == SystemActor || IsOperator(actor) {
+		return actor
+	}
+	return "<@" + actor + ">"
 }
 
 func mentions(users []string) string {

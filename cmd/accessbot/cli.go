@@ -42,11 +42,13 @@ func policyCommand(args []string, stdout io.Writer) error {
 }
 
 // openStoreForCLI opens the database named by ACCESSBOT_DB_PATH for an
-// operator command. The file must exist: a mistyped path must not answer
-// "intact, 0 records" from a new, empty database. bbolt locks the file, so
-// while `accessbot serve` runs this fails after about a second with a
-// message saying how to proceed (docs/audit.md).
-func openStoreForCLI() (Config, *store.DB, error) {
+// operator command, with open: store.OpenReadOnly for the commands that
+// only read, store.Open for grants revoke. The file must exist: a
+// mistyped path must not answer "intact, 0 records" from a new, empty
+// database. A serve that answers on the admin socket runs the command
+// itself; one that does not (another socket path) holds bbolt's lock, so
+// this fails after about a second with a message saying how to proceed.
+func openStoreForCLI(open func(string) (*store.DB, error)) (Config, *store.DB, error) {
 	cfg, err := loadConfig()
 	if err != nil {
 		return cfg, nil, err
@@ -54,7 +56,7 @@ func openStoreForCLI() (Config, *store.DB, error) {
 	if _, err := os.Stat(cfg.DBPath); err != nil {
 		return cfg, nil, fmt.Errorf("database %s: %w (set ACCESSBOT_DB_PATH to the file `accessbot serve` uses)", cfg.DBPath, err)
 	}
-	db, err := store.Open(cfg.DBPath)
+	db, err := open(cfg.DBPath)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return cfg, nil, fmt.Errorf("%w\n%s", err, lockedHint)
 	}
@@ -65,25 +67,26 @@ func openStoreForCLI() (Config, *store.DB, error) {
 }
 
 // lockedHint says what to do when the database is held by `accessbot serve`.
-const lockedHint = `the operator commands need the database to themselves while they run:
-  - to revoke a grant now, use /access revoke ID in Slack (admins may revoke any grant),
-    or stop accessbot serve, run accessbot grants revoke ID, and start it again;
-  - to verify, export or query the audit log, stop accessbot serve for the moment it takes,
-    or run the command on a backup copy of the file (ACCESSBOT_DB_PATH=copy.db),
-    taken while accessbot serve was stopped`
+const lockedHint = `a running accessbot serve holds the database, and no serve answers on the admin socket
+(ACCESSBOT_ADMIN_SOCKET, default: the database path + .sock):
+  - set ACCESSBOT_ADMIN_SOCKET to the socket that serve listens on, and run the command again;
+  - to revoke a grant now, use /access revoke ID in Slack (admins may revoke any grant);
+  - to verify, export or query the audit log, run the command on a backup copy of the file
+    (ACCESSBOT_DB_PATH=copy.db), or stop accessbot serve for the moment it takes`
 
 // grantsCommand is `accessbot grants list` and `accessbot grants revoke ID`.
-func grantsCommand(ctx context.Context, args []string, stdout io.Writer) error {
+func grantsCommand(ctx context.Context, env *opsEnv, args []string) error {
+	stdout := env.stdout
 	if len(args) == 0 {
 		return usageError("grants: expected `grants list` or `grants revoke ID`")
 	}
 	switch {
 	case args[0] == "list" && len(args) == 1:
-		_, db, err := openStoreForCLI()
+		_, db, done, err := env.readStore()
 		if err != nil {
 			return err
 		}
-		defer db.Close()
+		defer done()
 		open, err := db.OpenRequests(ctx, "")
 		if err != nil {
 			return err
@@ -98,21 +101,35 @@ func grantsCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return tw.flush()
 	case args[0] == "revoke" && len(args) == 2:
-		return cliRevoke(ctx, args[1], stdout)
+		return cliRevoke(ctx, env, args[1])
 	}
 	return usageError("grants: expected `grants list` or `grants revoke ID`")
 }
 
-// cliRevoke revokes one grant at once through its provider, as an operator.
-func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
-	cfg, db, err := openStoreForCLI()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	pol, err := loadPolicy(cfg.PolicyFile)
-	if err != nil {
-		return err
+// cliRevoke revokes one grant at once through its provider, as the
+// operator named by env.actor. Inside serve the running service revokes
+// it; otherwise the command opens the database and builds the grant's
+// provider itself. Either way it returns once the provider call's outcome
+// is recorded.
+func cliRevoke(ctx context.Context, env *opsEnv, id string) error {
+	var (
+		cfg     Config
+		db      *store.DB
+		svc     *approvals.Service
+		waitFor func(before *approvals.Request) (*approvals.Request, error)
+	)
+	if env.served {
+		cfg, db, svc = env.cfg, env.db, env.svc
+		waitFor = func(before *approvals.Request) (*approvals.Request, error) {
+			return awaitRevoke(ctx, db, before)
+		}
+	} else {
+		var err error
+		cfg, db, err = openStoreForCLI(store.Open)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
 	}
 	r, err := db.Request(ctx, id)
 	if err != nil {
@@ -123,54 +140,86 @@ func cliRevoke(ctx context.Context, id string, stdout io.Writer) error {
 		// nothing recorded to revoke.
 		return fmt.Errorf("%s is %s: accessbot serve completes (or fails) the grant when it runs; revoke it once it is active", r.ID, r.Status)
 	}
-	// Only the provider of this grant is built: an emergency revoke of a
-	// GitHub grant must not wait for a PostgreSQL DSN, and a grant whose
-	// resource has left the policy is still revoked, with the settings it
-	// was made with.
-	used := &approvals.Policy{Resources: []approvals.Resource{{Name: r.Resource, Provider: r.Provider}}}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	set, err := providers.Build(ctx, used, providers.Config{
-		GitHubToken: cfg.GitHubToken, GitHubAppID: cfg.GitHubAppID, GitHubAppInstallationID: cfg.GitHubAppInstallationID,
-		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile, GitHubAPIURL: cfg.GitHubAPIURL, PostgresDSN: cfg.PostgresDSN, Logger: log,
-	})
-	if err != nil {
-		return err
+	if svc == nil {
+		pol, err := loadPolicy(cfg.PolicyFile)
+		if err != nil {
+			return err
+		}
+		// Only the provider of this grant is built: an emergency revoke of
+		// a GitHub grant must not wait for a PostgreSQL DSN, and a grant
+		// whose resource has left the policy is still revoked, with the
+		// settings it was made with.
+		used := &approvals.Policy{Resources: []approvals.Resource{{Name: r.Resource, Provider: r.Provider}}}
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		set, err := providers.Build(ctx, used, providers.Config{
+			GitHubToken: cfg.GitHubToken, GitHubAppID: cfg.GitHubAppID, GitHubAppInstallationID: cfg.GitHubAppInstallationID,
+			GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile, GitHubAPIURL: cfg.GitHubAPIURL, PostgresDSN: cfg.PostgresDSN, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer set.Close()
+		// What people must be told is queued in the outbox with the
+		// revoke; accessbot serve delivers it when it runs.
+		svc = approvals.New(approvals.Config{Store: db, Providers: set.Providers, Policy: pol, Logger: log})
+		waitFor = func(*approvals.Request) (*approvals.Request, error) {
+			svc.Shutdown()
+			return db.Request(ctx, id)
+		}
 	}
-	defer set.Close()
-	// What people must be told is queued in the outbox with the revoke;
-	// accessbot serve delivers it when it runs.
-	svc := approvals.New(approvals.Config{Store: db, Providers: set.Providers, Policy: pol, Logger: log})
-	if _, err := svc.Revoke(ctx, approvals.OperatorActor, id); err != nil {
+	if _, err := svc.Revoke(ctx, env.actor, id); err != nil {
 		return fmt.Errorf("%s", approvals.ErrorMessage(err))
 	}
-	svc.Shutdown()
-	r, err = db.Request(ctx, id)
+	r, err = waitFor(r)
 	if err != nil {
 		return err
 	}
 	switch r.Status {
 	case approvals.StatusRevoked, approvals.StatusExpired, approvals.StatusCancelled:
-		fmt.Fprintf(stdout, "%s: %s (%s of %s for %s)\n", r.ID, r.Status, r.Identity, r.Resource, r.Requester)
+		fmt.Fprintf(env.stdout, "%s: %s (%s of %s for %s)\n", r.ID, r.Status, r.Identity, r.Resource, r.Requester)
 		return nil
 	case approvals.StatusActive:
 		return fmt.Errorf("%s: the provider revoke failed (%s); it stays due and the next sweep of `accessbot serve` retries it", r.ID, r.LastError)
 	}
-	fmt.Fprintf(stdout, "%s: already %s\n", r.ID, r.Status)
+	fmt.Fprintf(env.stdout, "%s: already %s\n", r.ID, r.Status)
 	return nil
 }
 
+// awaitRevoke waits until the revoke of the request before describes has
+// an outcome recorded: the grant ended, or one more failed attempt. The
+// service revokes in the background and other work goes on in serve, so
+// the request itself says when this revoke is done.
+func awaitRevoke(ctx context.Context, db *store.DB, before *approvals.Request) (*approvals.Request, error) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := db.Request(ctx, before.ID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Status != approvals.StatusActive || r.RevokeFailures > before.RevokeFailures {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: stopped waiting for the provider revoke (%w); it stays due, and `accessbot grants list` shows whether it is done", before.ID, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // auditCommand is `accessbot audit verify|export|who`.
-func auditCommand(ctx context.Context, args []string, stdout io.Writer) error {
+func auditCommand(ctx context.Context, env *opsEnv, args []string) error {
 	if len(args) == 0 {
 		return usageError("audit: expected verify, export or who")
 	}
 	switch args[0] {
 	case "verify":
-		return auditVerify(ctx, args[1:], stdout)
+		return auditVerify(ctx, env, args[1:])
 	case "export":
-		return auditExport(ctx, args[1:], stdout)
+		return auditExport(ctx, env, args[1:])
 	case "who":
-		return auditWho(ctx, args[1:], stdout)
+		return auditWho(ctx, env, args[1:])
 	}
 	return usageError("audit: unknown subcommand %q", args[0])
 }
@@ -195,7 +244,8 @@ func auditVerifyFlags() (*flag.FlagSet, *string) {
 }
 
 // auditVerify is `accessbot audit verify [--expect-head HASH@N]`.
-func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
+func auditVerify(ctx context.Context, env *opsEnv, args []string) error {
+	stdout := env.stdout
 	fs, anchor := auditVerifyFlags()
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -214,11 +264,11 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		hash = h
 	}
-	_, db, err := openStoreForCLI()
+	_, db, done, err := env.readStore()
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer done()
 	res, err := db.Verify(ctx)
 	if err != nil {
 		return fmt.Errorf("audit log NOT intact: %w", err)
@@ -347,7 +397,8 @@ func newExportFlags() exportFlags {
 // auditExport is `accessbot audit export [--format jsonl|csv] [--since T]
 // [--until T]`. Events are written as they are read, a batch at a time, so
 // memory does not grow with the log.
-func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
+func auditExport(ctx context.Context, env *opsEnv, args []string) error {
+	stdout := env.stdout
 	f := newExportFlags()
 	fs, format, sinceFlag, untilFlag := f.fs, f.format, f.since, f.until
 	if err := parseFlags(fs, args); err != nil {
@@ -370,11 +421,11 @@ func auditExport(ctx context.Context, args []string, stdout io.Writer) error {
 	if *format != "jsonl" && *format != "csv" {
 		return usageError("audit export: --format must be jsonl or csv, got %q", *format)
 	}
-	_, db, err := openStoreForCLI()
+	_, db, done, err := env.readStore()
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer done()
 	out := bufio.NewWriter(stdout)
 	var write func(exportRecord) error
 	if *format == "jsonl" {
@@ -418,7 +469,8 @@ func auditWhoFlags() (*flag.FlagSet, *string) {
 // auditWho is `accessbot audit who RESOURCE [--at RFC3339]`. It reads the
 // grants_by_resource index (store.DB.HoldersAt), not the audit log, so its
 // cost follows the grants of that resource made before the instant.
-func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
+func auditWho(ctx context.Context, env *opsEnv, args []string) error {
+	stdout := env.stdout
 	fs, atFlag := auditWhoFlags()
 	// The resource may come before or after the flag.
 	if err := parseFlags(fs, args); err != nil {
@@ -441,11 +493,11 @@ func auditWho(ctx context.Context, args []string, stdout io.Writer) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	cfg, db, err := openStoreForCLI()
+	cfg, db, done, err := env.readStore()
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer done()
 	holders, err := db.HoldersAt(ctx, resource, at)
 	if err != nil {
 		return err

@@ -1024,7 +1024,8 @@ func TestGrantsListAndRevoke(t *testing.T) {
 	}
 	evs := events(t, f.dbPath)
 	last := evs[len(evs)-2:]
-	if last[0].Action != approvals.ActionRevokeAsked || last[0].Actor != approvals.OperatorActor || last[1].Action != approvals.ActionRevoked || last[1].RequestID != carol {
+	operator := approvals.OperatorAs(osUser(os.Getuid()))
+	if last[0].Action != approvals.ActionRevokeAsked || last[0].Actor != operator || last[1].Action != approvals.ActionRevoked || last[1].RequestID != carol {
 		t.Errorf("the log ends with %+v", last)
 	}
 	if code, _, errOut := runCLI(t, "audit", "verify"); code != 0 {

@@ -52,12 +52,17 @@ with file:line and field. FILE defaults to ACCESSBOT_POLICY_FILE.`,
 		env: []string{"POLICY_FILE"}},
 	{path: "grants", summary: "operator views and emergency revoke"},
 	{path: "grants list", summary: "open requests and active grants",
-		env: []string{"DB_PATH"}},
+		text: `Lists open requests and active grants. Like every operator command, it
+goes through the admin socket of a running serve, or reads the database
+file when no serve answers there.`,
+		env: []string{"DB_PATH", "ADMIN_SOCKET"}},
 	{path: "grants revoke", args: "ID", summary: "revoke a grant now, through its provider",
 		text: `Revokes grant ID at once through its provider, as the operator, and
-records it in the audit log. Builds only the provider of that grant; posts
-to Slack when a bot token is set.`,
-		env: []string{"DB_PATH", "POLICY_FILE", "SLACK_BOT_TOKEN", "SLACK_API_URL", "AUDIT_CHANNEL",
+records it in the audit log under the operating system user who ran it.
+Through the admin socket the running serve revokes it and tells Slack;
+without a serve the command builds only the provider of that grant, and
+what Slack must be told waits in the outbox for the next start.`,
+		env: []string{"DB_PATH", "ADMIN_SOCKET", "POLICY_FILE",
 			"GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_API_URL", "POSTGRES_DSN"}},
 	{path: "audit", summary: "audit log commands"},
 	{path: "audit verify", summary: "check the audit log's hash chain",
@@ -65,25 +70,29 @@ to Slack when a bot token is set.`,
 record. With --expect-head HASH@N, record N (counting from 1) must have
 hash HASH, so a log cut back below an earlier anchor is caught.`,
 		flags: func() *flag.FlagSet { fs, _ := auditVerifyFlags(); return fs },
-		env:   []string{"DB_PATH"}},
+		env:   []string{"DB_PATH", "ADMIN_SOCKET"}},
 	{path: "audit export", summary: "write audit events to stdout",
 		text:  `Writes audit events in order, as JSON lines or CSV (docs/audit.md has the schema).`,
 		flags: func() *flag.FlagSet { return newExportFlags().fs },
-		env:   []string{"DB_PATH"}},
+		env:   []string{"DB_PATH", "ADMIN_SOCKET"}},
 	{path: "audit who", args: "RESOURCE", summary: "who held access to RESOURCE at an instant",
 		text: `Lists who held RESOURCE at the instant (default now), from the grants
 index. A resource that is neither in the policy nor in the audit log is an
 error, so a typo does not read as "nobody".`,
 		flags: func() *flag.FlagSet { fs, _ := auditWhoFlags(); return fs },
-		env:   []string{"DB_PATH", "POLICY_FILE"}},
+		env:   []string{"DB_PATH", "ADMIN_SOCKET", "POLICY_FILE"}},
 	{path: "healthcheck", summary: "exit 0 when the local serve is healthy (container health checks)",
 		text: `Asks the serve on this host for GET /healthz, at 127.0.0.1 and the port of
 ACCESSBOT_LISTEN_ADDR (or its host, when it names one), with a short
 timeout. Exit 0 when it answers 200; otherwise non-zero with the reason.`,
 		env: []string{"LISTEN_ADDR"}},
-	{path: "backup", args: "FILE", summary: "copy the database of a running serve to FILE",
-		env:   []string{"DB_PATH", "ADMIN_SOCKET"},
-		later: "stop accessbot serve and copy the database file (README.md, Backup and restore)"},
+	{path: "backup", args: "FILE", summary: "write a consistent copy of the database to FILE",
+		text: `Writes a consistent copy of the database to FILE (mode 0600; an existing
+file is never overwritten), taken by the running serve through the admin
+socket while it goes on serving, or from the database file when no serve
+answers there. Then opens the copy, verifies its audit chain and prints
+its anchor.`,
+		env: []string{"DB_PATH", "ADMIN_SOCKET"}},
 	{path: "compact", summary: "rewrite the database file without its free space",
 		env:   []string{"DB_PATH", "ADMIN_SOCKET"},
 		later: "stop accessbot serve, then copy the database file as a backup first"},

@@ -8,12 +8,15 @@
 //	accessbot audit verify [--expect-head HASH@N]
 //	accessbot audit export [--format jsonl|csv] [--since T] [--until T]
 //	accessbot audit who RESOURCE [--at RFC3339]
+//	accessbot backup FILE                 a consistent copy of the database
 //	accessbot healthcheck                 exit 0 when the local serve is healthy
 //	accessbot version                     version, commit and Go version
 //	accessbot help [COMMAND]              usage; COMMAND --help does the same
 //
-// Configuration comes from ACCESSBOT_* environment variables; README.md
-// lists them.
+// The operator commands (grants, audit, backup) go through the admin
+// socket of a running serve when one answers, and open the database file
+// otherwise. Configuration comes from ACCESSBOT_* environment variables;
+// README.md lists them.
 package main
 
 import (
@@ -63,10 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demo(ctx, stdout)
 	case "policy":
 		err = policyCommand(rest, stdout)
-	case "grants":
-		err = grantsCommand(ctx, rest, stdout)
-	case "audit":
-		err = auditCommand(ctx, rest, stdout)
+	case "grants", "audit":
+		return operatorCommand(ctx, args, stdout, stderr)
+	case "backup":
+		err = backupCommand(ctx, rest, stdout)
 	case "healthcheck":
 		err = healthcheckCommand(ctx, rest, stdout)
 	case "version":

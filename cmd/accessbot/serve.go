@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 	"github.com/slack-go/slack"
 
@@ -58,6 +57,8 @@ type Main struct {
 	metricsServer   *http.Server
 	// stopSocket ends the Socket Mode connection, when there is one.
 	stopSocket context.CancelFunc
+	// admin serves the operator commands on ACCESSBOT_ADMIN_SOCKET.
+	admin *adminServer
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
@@ -176,11 +177,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.metrics = newMetrics()
 	m.svc = approvals.New(approvals.Config{
 		Store:     m.db,
-		Providers: m.providers.Providers,
+		Providers: m.metrics.instrument(m.providers.Providers, m.Now),
 		Policy:    pol,
 		Now:       m.Now,
 		Logger:    m.Logger,
 	})
+	m.metrics.registry.MustRegister(stateCollector{m})
 	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
 		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
 		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice,
@@ -228,6 +230,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.cron.Start()
 	m.cronUp.Store(true)
 
+	if err := m.listenAdmin(); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/slack/", m.bot.Handler())
 	mux.HandleFunc("GET /healthz", m.healthz)
@@ -379,7 +384,8 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// Close shuts down gracefully: stop accepting HTTP, stop the scheduler and
+// Close shuts down gracefully: finish operator commands under way on the
+// admin socket and remove it, stop accepting HTTP, stop the scheduler and
 // wait for a running sweep, finish background grants and revokes, stop
 // delivering to Slack (the outbox keeps the rest), then close providers
 // and, last, the store.
@@ -387,6 +393,11 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
+	// Operator commands under way finish first: a revoke through the
+	// socket needs the service and the store.
+	if m.admin != nil {
+		m.admin.close(ctx)
+	}
 	if m.server != nil {
 		errs = append(errs, m.server.Shutdown(ctx))
 	}
@@ -430,57 +441,6 @@ type cronLogger struct{ l *slog.Logger }
 func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
 func (c cronLogger) Error(err error, msg string, kv ...any) {
 	c.l.Error("cron: "+msg, append(kv, "err", err)...)
-}
-
-// metrics holds the Prometheus collectors served on /metrics.
-type metrics struct {
-	registry   *prometheus.Registry
-	events     *prometheus.CounterVec
-	slackCalls *prometheus.CounterVec
-	sweeps     *prometheus.CounterVec
-	sweepDur   prometheus.Histogram
-}
-
-func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "accessbot_events_total", Help: "Request lifecycle events, by action.",
-		}, []string{"action"}),
-		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "accessbot_expiry_sweeps_total", Help: "Expiry sweeps, by result.",
-		}, []string{"result"}),
-		sweepDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "accessbot_expiry_sweep_seconds", Help: "Duration of expiry sweeps.",
-		}),
-		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "accessbot_slack_calls_total", Help: "Slack Web API calls made by the delivery worker, by method and error code (\"\" for success).",
-		}, []string{"method", "error"}),
-	}
-	m.registry.MustRegister(m.events, m.sweeps, m.sweepDur, m.slackCalls,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	return m
-}
-
-func (m *metrics) sweep(d time.Duration, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	m.sweeps.WithLabelValues(result).Inc()
-	m.sweepDur.Observe(d.Seconds())
-}
-
-// notice counts the event a notice announces, once, when it is first
-// taken from the outbox.
-func (m *metrics) notice(n approvals.Notice) {
-	if n.Event != nil {
-		m.events.WithLabelValues(n.Event.Action).Inc()
-	}
-}
-
-func (m *metrics) slackCall(method, code string) {
-	m.slackCalls.WithLabelValues(method, code).Inc()
 }
 
 // checkBotToken refuses a token that is not a bot token, or that Slack
