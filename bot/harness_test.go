@@ -188,7 +188,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	log := testLogger()
-	client := h.slack.Client()
+	client := h.slack.Client(slack.OptionHTTPClient(bot.HTTPClient()))
 	h.svc = approvals.New(approvals.Config{
 		Store:        db,
 		Providers:    map[string]approvals.Provider{github.Name: gh},

@@ -38,9 +38,9 @@ const (
 // escape makes user-provided text inert in mrkdwn: Slack reads &, < and >
 // as control characters, so a reason containing "<!channel>" would
 // otherwise notify a whole channel.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func escape(s string) string { return mrkdwnEscaper.Replace(s) }
+
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // userText escapes user-provided text and cuts it to max characters. It
 // cuts after escaping, so that cut sees only our own markup.

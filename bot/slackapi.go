@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -157,4 +158,14 @@ func (a *slackAPI) respond(ctx context.Context, responseURL, text string) error 
 			slack.MsgOptionText(text, false), slack.MsgOptionResponseURL(responseURL, slack.ResponseTypeEphemeral))
 		return err
 	})
+}
+
+// HTTPClient returns the HTTP client for Slack's Web API: every call has
+// a deadline, and the delivery worker's senders, one per conversation,
+// keep their connections to Slack open between calls rather than dialling
+// anew (Go's default keeps two idle connections per host).
+func HTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	return &http.Client{Timeout: DefaultCallTimeout, Transport: t}
 }

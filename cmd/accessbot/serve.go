@@ -146,7 +146,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Every Slack call has a deadline, whatever Slack does: a connection
 	// that is accepted and never answered must not hold anything up.
-	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(&http.Client{Timeout: bot.DefaultCallTimeout})}
+	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(bot.HTTPClient())}
 	if cfg.SlackAppToken != "" {
 		clientOpts = append(clientOpts, slack.OptionAppLevelToken(cfg.SlackAppToken))
 	}
