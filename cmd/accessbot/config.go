@@ -40,6 +40,7 @@ type Config struct {
 	PostgresDSN             string `envconfig:"POSTGRES_DSN" desc:"connection string for the postgres provider"`
 	LogLevel                string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat               string `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
+	StrictPrivileges        bool   `envconfig:"STRICT_PRIVILEGES" default:"false" desc:"refuse to start when a provider's credentials can do more than the policy needs"`
 }
 
 // numberHints say where to find the value of a numeric variable, for the

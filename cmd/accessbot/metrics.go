@@ -125,6 +125,10 @@ type instrumentedProvider struct {
 
 var _ approvals.Provider = (*instrumentedProvider)(nil)
 
+// Unwrap returns the provider inside, whose optional interfaces
+// (approvals.PrivilegeChecker) the service looks for through it.
+func (ip *instrumentedProvider) Unwrap() approvals.Provider { return ip.p }
+
 // observe records one call of operation that started at start.
 func (ip *instrumentedProvider) observe(operation string, start time.Time, err error) {
 	outcome := "ok"

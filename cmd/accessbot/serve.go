@@ -207,6 +207,25 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.svc.RecordPolicyAtStart(ctx, last.PolicyHash); err != nil {
 		return err
 	}
+	// The bot is the most privileged account in the picture: what its
+	// credentials can do beyond the policy's needs is reported (log,
+	// audit log, audit channel) at every start, and refused when asked.
+	reports, err := m.svc.CheckPrivileges(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.StrictPrivileges && approvals.Beyond(reports) {
+		var lines []string
+		for _, r := range reports {
+			for _, x := range r.Excess {
+				lines = append(lines, r.Provider+": "+x)
+			}
+			if r.Err != nil {
+				lines = append(lines, fmt.Sprintf("%s: could not check its credentials: %v", r.Provider, r.Err))
+			}
+		}
+		return fmt.Errorf("configuration: ACCESSBOT_STRICT_PRIVILEGES=true and the providers' credentials can do more than the policy needs; remove the excess or unset the variable:\n  %s", strings.Join(lines, "\n  "))
+	}
 	if err := m.svc.Resume(ctx); err != nil {
 		return err
 	}

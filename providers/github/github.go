@@ -58,6 +58,9 @@ type Provider struct {
 	// secret is the configured token, removed from every error as a second
 	// line of defence (no error is built from it in the first place).
 	secret string
+	// app, with GitHub App auth, reads the installation's own settings
+	// (ExcessPrivileges).
+	app *appAuth
 }
 
 var (
@@ -116,6 +119,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 
 	var rt http.RoundTripper
+	var installation *appAuth
 	if cfg.Token != "" {
 		rt = &tokenTransport{token: cfg.Token, host: base.Host, next: transport}
 	} else {
@@ -132,6 +136,9 @@ func New(cfg Config) (*Provider, error) {
 		itr.BaseURL = strings.TrimSuffix(base.String(), "/")
 		itr.Client = &http.Client{Transport: transport, Timeout: hc.Timeout}
 		rt = itr
+		if installation, err = newAppAuth(transport, hc.Timeout, base, cfg.AppID, cfg.InstallationID, key); err != nil {
+			return nil, err
+		}
 	}
 
 	checkRedirect := hc.CheckRedirect
@@ -151,7 +158,7 @@ func New(cfg Config) (*Provider, error) {
 	client := gh.NewClient(&http.Client{Transport: rt, Timeout: hc.Timeout, CheckRedirect: checkRedirect, Jar: hc.Jar})
 	client.BaseURL = base
 	client.UserAgent = "accessbot"
-	return &Provider{client: client, secret: cfg.Token}, nil
+	return &Provider{client: client, secret: cfg.Token, app: installation}, nil
 }
 
 // errRedirect refuses a redirect that would carry credentials elsewhere.

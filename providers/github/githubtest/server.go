@@ -108,6 +108,7 @@ type Server struct {
 	appKeys      map[int64]*rsa.PublicKey
 	nextID       int64
 	unexpected   []string
+	credentials  credentials
 }
 
 type team struct {
@@ -178,6 +179,8 @@ func newServer(tb testing.TB) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/invitations", s.listInvitations)
 	mux.HandleFunc("DELETE /repos/{owner}/{repo}/invitations/{id}", s.deleteInvitation)
 	mux.HandleFunc("POST /app/installations/{id}/access_tokens", s.createInstallationToken)
+	mux.HandleFunc("GET /app/installations/{id}", s.getInstallation)
+	mux.HandleFunc("GET /rate_limit", s.rateLimit)
 	mux.HandleFunc("/", s.unknown)
 	s.srv = httptest.NewUnstartedServer(s.front(mux))
 	s.srv.Start()
