@@ -14,13 +14,15 @@ import (
 	execprovider "github.com/accessbot/accessbot/providers/exec"
 	"github.com/accessbot/accessbot/providers/github"
 	"github.com/accessbot/accessbot/providers/postgres"
+	"github.com/accessbot/accessbot/providers/salesforce"
 )
 
 // Provider names, as the policy's `provider:` field spells them.
 const (
-	GitHub   = "github"
-	Postgres = "postgres"
-	Exec     = "exec"
+	GitHub     = "github"
+	Postgres   = "postgres"
+	Exec       = "exec"
+	Salesforce = "salesforce"
 )
 
 // SettingsTypes returns, for each provider name, a constructor of its typed
@@ -28,9 +30,10 @@ const (
 // strictly and calls its Validate method.
 func SettingsTypes() map[string]func() any {
 	return map[string]func() any{
-		GitHub:   func() any { return new(github.Settings) },
-		Postgres: func() any { return new(postgres.Settings) },
-		Exec:     func() any { return new(execprovider.Settings) },
+		GitHub:     func() any { return new(github.Settings) },
+		Postgres:   func() any { return new(postgres.Settings) },
+		Exec:       func() any { return new(execprovider.Settings) },
+		Salesforce: func() any { return new(salesforce.Settings) },
 	}
 }
 
@@ -42,7 +45,10 @@ type Config struct {
 	GitHubAppPrivateKeyFile string
 	GitHubAPIURL            string
 	PostgresDSN             string
-	Logger                  *slog.Logger
+	// Salesforce configures the salesforce provider; see its package doc
+	// for the ACCESSBOT_SALESFORCE_* variables.
+	Salesforce salesforce.Config
+	Logger     *slog.Logger
 }
 
 // Set is the providers built for one policy.
@@ -121,6 +127,9 @@ func build(ctx context.Context, name string, cfg Config) (approvals.Provider, fu
 		return p, p.Close, nil
 	case Exec:
 		return execprovider.New(cfg.Logger), nil, nil
+	case Salesforce:
+		p, err := salesforce.New(cfg.Salesforce)
+		return p, nil, err
 	}
 	return nil, nil, fmt.Errorf("unknown provider %q", name)
 }

@@ -20,7 +20,7 @@ func policyUsing(resources map[string]string) *approvals.Policy {
 // the policy loader can decode into and validate.
 func TestSettingsTypes(t *testing.T) {
 	types := SettingsTypes()
-	for _, name := range []string{GitHub, Postgres, Exec} {
+	for _, name := range []string{GitHub, Postgres, Exec, Salesforce} {
 		newSettings, ok := types[name]
 		if !ok {
 			t.Errorf("no settings type for provider %q", name)
@@ -31,8 +31,8 @@ func TestSettingsTypes(t *testing.T) {
 			t.Errorf("settings of %q (%T) have no Validate method", name, v)
 		}
 	}
-	if len(types) != 3 {
-		t.Errorf("SettingsTypes has %d providers, want 3", len(types))
+	if len(types) != 4 {
+		t.Errorf("SettingsTypes has %d providers, want 4", len(types))
 	}
 }
 
@@ -52,12 +52,12 @@ func TestBuildOnlyWhatThePolicyUses(t *testing.T) {
 // TestBuildReportsEveryProblem checks that one Build names every missing
 // setting, and the resources that need it.
 func TestBuildReportsEveryProblem(t *testing.T) {
-	pol := policyUsing(map[string]string{"payments-admin": GitHub, "prod-db-read": Postgres, "payroll-export": Exec})
+	pol := policyUsing(map[string]string{"payments-admin": GitHub, "prod-db-read": Postgres, "payroll-export": Exec, "crm-admin": Salesforce})
 	_, err := Build(context.Background(), pol, Config{})
 	if err == nil {
 		t.Fatal("Build succeeded without GitHub credentials and without a DSN")
 	}
-	for _, want := range []string{"ACCESSBOT_GITHUB_TOKEN", "payments-admin", "ACCESSBOT_POSTGRES_DSN", "prod-db-read"} {
+	for _, want := range []string{"ACCESSBOT_GITHUB_TOKEN", "payments-admin", "ACCESSBOT_POSTGRES_DSN", "prod-db-read", "ACCESSBOT_SALESFORCE_CLIENT_ID", "crm-admin"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
