@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 
@@ -19,9 +20,9 @@ const envPrefix = "ACCESSBOT"
 // prints every variable from them (desc, and default or unset when there is
 // no default), so the list cannot drift from what is read.
 type Config struct {
-	SlackBotToken      string `envconfig:"SLACK_BOT_TOKEN" desc:"bot token (xoxb-…)" unset:"required"`
-	SlackSigningSecret string `envconfig:"SLACK_SIGNING_SECRET" desc:"signing secret (Slack app → Basic Information)" unset:"required in HTTP mode"`
-	SlackAppToken      string `envconfig:"SLACK_APP_TOKEN" desc:"app-level token (xapp-…); when set the bot uses Socket Mode"`
+	SlackBotToken      string `envconfig:"SLACK_BOT_TOKEN" desc:"bot token (xoxb-…)" unset:"required" secret:"true"`
+	SlackSigningSecret string `envconfig:"SLACK_SIGNING_SECRET" desc:"signing secret (Slack app → Basic Information)" unset:"required in HTTP mode" secret:"true"`
+	SlackAppToken      string `envconfig:"SLACK_APP_TOKEN" desc:"app-level token (xapp-…); when set the bot uses Socket Mode" secret:"true"`
 	SlackAPIURL        string `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL (proxies, tests)"`
 	ListenAddr         string `envconfig:"LISTEN_ADDR" default:":8080" desc:"HTTP listen address (/slack/*, /healthz, /metrics)"`
 	MetricsAddr        string `envconfig:"METRICS_ADDR" desc:"serve /metrics on this address instead of LISTEN_ADDR" unset:"unset (metrics on LISTEN_ADDR)"`
@@ -32,15 +33,57 @@ type Config struct {
 	ExpirySchedule     string `envconfig:"EXPIRY_SCHEDULE" default:"@every 10s" desc:"cron spec of the expiry sweep"`
 	SummarySchedule    string `envconfig:"SUMMARY_SCHEDULE" default:"0 9 * * *" desc:"cron spec of the audit summary"`
 
-	GitHubToken             string `envconfig:"GITHUB_TOKEN" desc:"GitHub token"`
+	GitHubToken             string `envconfig:"GITHUB_TOKEN" desc:"GitHub token" secret:"true"`
 	GitHubAppID             int64  `envconfig:"GITHUB_APP_ID" desc:"GitHub App ID (number)"`
 	GitHubAppInstallationID int64  `envconfig:"GITHUB_APP_INSTALLATION_ID" desc:"GitHub App installation ID (number)"`
 	GitHubAppPrivateKeyFile string `envconfig:"GITHUB_APP_PRIVATE_KEY_FILE" desc:"GitHub App private key file (PEM)"`
 	GitHubAPIURL            string `envconfig:"GITHUB_API_URL" desc:"GitHub Enterprise Server or test base URL" unset:"public GitHub"`
-	PostgresDSN             string `envconfig:"POSTGRES_DSN" desc:"connection string for the postgres provider"`
+	PostgresDSN             string `envconfig:"POSTGRES_DSN" desc:"connection string for the postgres provider" secret:"true"`
 	LogLevel                string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat               string `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	StrictPrivileges        bool   `envconfig:"STRICT_PRIVILEGES" default:"false" desc:"refuse to start when a provider's credentials can do more than the policy needs"`
+
+	SalesforceLoginURL         string `envconfig:"SALESFORCE_LOGIN_URL" desc:"Salesforce authorization server: https://login.salesforce.com, https://test.salesforce.com or the org's My Domain URL" unset:"https://login.salesforce.com"`
+	SalesforceClientID         string `envconfig:"SALESFORCE_CLIENT_ID" desc:"Salesforce connected app's consumer key"`
+	SalesforceClientSecret     string `envconfig:"SALESFORCE_CLIENT_SECRET" desc:"Salesforce consumer secret (client credentials flow)"`
+	SalesforceClientSecretFile string `envconfig:"SALESFORCE_CLIENT_SECRET_FILE" desc:"file holding the Salesforce consumer secret"`
+	SalesforceUsername         string `envconfig:"SALESFORCE_USERNAME" desc:"Salesforce integration user (JWT bearer flow)"`
+	SalesforcePrivateKeyFile   string `envconfig:"SALESFORCE_PRIVATE_KEY_FILE" desc:"Salesforce JWT bearer flow private key (PEM, RSA)"`
+	SalesforceAudience         string `envconfig:"SALESFORCE_AUDIENCE" desc:"Salesforce JWT audience override"`
+	SalesforceAPIVersion       string `envconfig:"SALESFORCE_API_VERSION" desc:"Salesforce REST API version" unset:"60.0"`
+}
+
+// secretFiles reads, for every secret variable X left unset, the file
+// named by X_FILE (a mounted secret, say), so that secrets need not sit
+// in the environment. Setting both is refused: which one wins would be a
+// guess.
+func (c *Config) secretFiles() error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("secret") != "true" {
+			continue
+		}
+		name := envPrefix + "_" + f.Tag.Get("envconfig")
+		file := os.Getenv(name + "_FILE")
+		if file == "" {
+			continue
+		}
+		if v.Field(i).String() != "" {
+			return fmt.Errorf("configuration: set %s or %s_FILE, not both", name, name)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("configuration: %s_FILE: %w", name, err)
+		}
+		secret := strings.TrimSpace(string(b))
+		if secret == "" {
+			return fmt.Errorf("configuration: %s_FILE: %s is empty", name, file)
+		}
+		v.Field(i).SetString(secret)
+	}
+	return nil
 }
 
 // numberHints say where to find the value of a numeric variable, for the
@@ -56,6 +99,9 @@ func loadConfig() (Config, error) {
 	var c Config
 	if err := envconfig.Process(envPrefix, &c); err != nil {
 		return c, configError(err)
+	}
+	if err := c.secretFiles(); err != nil {
+		return c, err
 	}
 	if c.AdminSocket == "" {
 		c.AdminSocket = c.DBPath + ".sock"
@@ -158,6 +204,9 @@ func envVars() []envVar {
 			continue
 		}
 		v := envVar{Name: envPrefix + "_" + key, Desc: f.Tag.Get("desc")}
+		if f.Tag.Get("secret") == "true" {
+			v.Desc += "; or " + v.Name + "_FILE, a file holding it"
+		}
 		def, literal := f.Tag.Lookup("default")
 		switch {
 		case literal:

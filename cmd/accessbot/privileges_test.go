@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,4 +45,29 @@ func TestPrivilegeReport(t *testing.T) {
 		t.Fatalf("strict start with least privilege: %v", err)
 	}
 	ok.Close()
+}
+
+// TestSecretFromFile checks that every secret variable X may be given as a
+// file named by X_FILE, and that setting both is refused.
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("xoxb-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACCESSBOT_SLACK_BOT_TOKEN", "")
+	t.Setenv("ACCESSBOT_SLACK_BOT_TOKEN_FILE", file)
+	c, err := loadConfig()
+	if err != nil || c.SlackBotToken != "xoxb-from-file" {
+		t.Fatalf("loadConfig = %q, %v; want the token from the file", c.SlackBotToken, err)
+	}
+	t.Setenv("ACCESSBOT_SLACK_BOT_TOKEN", "xoxb-env")
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_SLACK_BOT_TOKEN_FILE") {
+		t.Fatalf("both set: %v; want a refusal naming both", err)
+	}
+	t.Setenv("ACCESSBOT_SLACK_BOT_TOKEN", "")
+	t.Setenv("ACCESSBOT_SLACK_BOT_TOKEN_FILE", filepath.Join(dir, "missing"))
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_SLACK_BOT_TOKEN_FILE") {
+		t.Fatalf("missing file: %v; want an error naming the variable", err)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/policy"
 	"github.com/accessbot/accessbot/providers"
+	"github.com/accessbot/accessbot/providers/salesforce"
 	"github.com/accessbot/accessbot/store"
 )
 
@@ -305,7 +306,13 @@ func (m *Main) providersConfig() providers.Config {
 		GitHubAppPrivateKeyFile: cfg.GitHubAppPrivateKeyFile,
 		GitHubAPIURL:            cfg.GitHubAPIURL,
 		PostgresDSN:             cfg.PostgresDSN,
-		Logger:                  m.Logger,
+		Salesforce: salesforce.Config{
+			LoginURL: cfg.SalesforceLoginURL, ClientID: cfg.SalesforceClientID,
+			ClientSecret: cfg.SalesforceClientSecret, ClientSecretFile: cfg.SalesforceClientSecretFile,
+			Username: cfg.SalesforceUsername, PrivateKeyFile: cfg.SalesforcePrivateKeyFile,
+			Audience: cfg.SalesforceAudience, APIVersion: cfg.SalesforceAPIVersion,
+		},
+		Logger: m.Logger,
 	}
 }
 
