@@ -168,6 +168,8 @@ type fakeProvider struct {
 	// a call that timed out after the provider acted.
 	lostAnswer error
 	holdsErr   error
+	revokeErr  error        // every revoke fails with this
+	lastGrant  GrantRequest // the last grant asked for
 }
 
 func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]bool{}} }
@@ -175,6 +177,7 @@ func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]boo
 func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastGrant = req
 	if p.failGrant != nil {
 		return GrantResult{}, p.failGrant
 	}
@@ -186,6 +189,9 @@ func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, 
 func (p *fakeProvider) Revoke(_ context.Context, req RevokeRequest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.revokeErr != nil {
+		return p.revokeErr
+	}
 	if p.failRevokes > 0 {
 		p.failRevokes--
 		return Transient(errors.New("502 bad gateway"))
