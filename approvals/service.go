@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Config holds what a Service is built from.
@@ -199,6 +200,9 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	if reason == "" {
 		return nil, Errorf(EINVALID, "a reason is required: /access request %s %s REASON…", res.Name, FormatDuration(d))
 	}
+	if err := checkReasonLength(reason); err != nil {
+		return nil, err
+	}
 	if _, ok := s.providers[res.Provider]; !ok {
 		return nil, Errorf(EINVALID, "%s cannot be granted: its provider %q is not configured on this server; tell an admin", res.Name, res.Provider)
 	}
@@ -223,6 +227,21 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	s.log.Info("request filed", "request_id", r.ID, "resource", r.Resource, "requester", actor)
 	s.background(ctx, func(ctx context.Context) { s.ask(ctx, r.ID) })
 	return r.Clone(), nil
+}
+
+// MaxReasonLength is the longest reason accepted, in characters: enough
+// for a ticket, an incident and a sentence, short enough that every
+// message showing it (approval messages, the audit channel, DMs) stays
+// readable and within the chat's limits.
+const MaxReasonLength = 500
+
+// checkReasonLength refuses a reason longer than MaxReasonLength, saying
+// the limit and how long it is.
+func checkReasonLength(reason string) error {
+	if n := utf8.RuneCountInString(reason); n > MaxReasonLength {
+		return Errorf(EINVALID, "the reason is %d characters long; the limit is %d: shorten it (a ticket or incident link and a sentence are enough)", n, MaxReasonLength)
+	}
+	return nil
 }
 
 // ask closes a new request as "already held" when the provider says the
@@ -468,7 +487,9 @@ func clickedRound(r *Request, msg MessageRef) error {
 	}
 	pending := r.PendingExtension()
 	if pending != nil && slices.Contains(r.Messages, msg) {
-		return Errorf(ECONFLICT, "this message is the original request %s, decided already; its extension (%s more: %s) has its own approval message", r.ID, FormatDuration(pending.Duration), pending.Reason)
+		// The extension's reason is not quoted: it is the requester's text,
+		// and an error reaches the clicker as the chat's markup.
+		return Errorf(ECONFLICT, "this message is the original request %s, decided already; its extension (%s more, asked by %s) has its own approval message", r.ID, FormatDuration(pending.Duration), mentionActor(r.Requester))
 	}
 	for i := range r.Extensions {
 		e := &r.Extensions[i]
