@@ -185,7 +185,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.metrics.registry.MustRegister(stateCollector{m})
 	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
 		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
-		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice,
+		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
 	})
 	if err != nil {
 		return err
