@@ -136,6 +136,19 @@ func (m *memStore) DueRevokes(_ context.Context, now time.Time) ([]*Request, err
 	return out, nil
 }
 
+func (m *memStore) NextRevokeDue(context.Context) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	found := false
+	for _, r := range m.requests {
+		if due, ok := r.RevokeDueAt(); ok && (!found || due.Before(next)) {
+			next, found = due, true
+		}
+	}
+	return next, found, nil
+}
+
 func (m *memStore) AppendEvent(_ context.Context, ev Event, notices ...Notice) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

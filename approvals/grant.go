@@ -109,6 +109,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 		s.logUpdate("record grant", id, err)
 		return
 	}
+	s.dueChanged()
 	s.log.Info("access granted", "request_id", id, "resource", r.Resource, "expires_at", r.ExpiresAt)
 }
 
@@ -226,7 +227,9 @@ func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr
 	})
 	if err != nil {
 		s.logUpdate("record grant failure", id, err)
+		return
 	}
+	s.dueChanged()
 }
 
 // Revoke ends request id early on behalf of actor: its requester (who also
@@ -279,6 +282,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		return nil, err
 	}
 	s.log.Info("revoke requested", "request_id", id, "by", actor, "action", action)
+	s.dueChanged()
 	if action != ActionCancelled {
 		s.background(ctx, func(ctx context.Context) { s.revoke(ctx, r) })
 	}
@@ -299,17 +303,13 @@ func (s *Service) mayRevoke(r *Request, actor string) error {
 // ExpireDue revokes every grant whose revoke is due at the current time:
 // expired grants, early revokes, and failed revokes whose retry time has
 // come. It reads only what is due from the store's index, so a grant whose
-// expiry passed while the bot was down is revoked by the first sweep.
+// expiry passed while the bot was down is revoked by the first sweep. Up
+// to Config.RevokeWorkers revokes run at once; it returns when each has its
+// outcome recorded. RunTimer calls it at each due instant; the cron sweep
+// calls it on its schedule, as the safety net.
 func (s *Service) ExpireDue(ctx context.Context) error {
-	due, err := s.store.DueRevokes(ctx, s.now())
-	if err != nil {
-		return fmt.Errorf("read due revokes: %w", err)
-	}
-	for _, r := range due {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.revoke(ctx, r)
+	if err := s.expireDue(ctx, s.now()); err != nil {
+		return fmt.Errorf("expiry sweep: %w", err)
 	}
 	return nil
 }
@@ -326,6 +326,9 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 		s.log.Debug("revoke already under way", "request_id", r.ID)
 		return
 	}
+	// However it ends (gone, or due again later), the timer may have
+	// been waiting for this revoke.
+	defer s.dueChanged()
 	defer s.endRevoke(r.ID)
 	id := r.ID
 	p, err := s.provider(r)

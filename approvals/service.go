@@ -37,6 +37,13 @@ type Config struct {
 	// one hung call cannot stall the expiry sweep for every grant behind
 	// it. A timed-out attempt counts as transient.
 	CallTimeout time.Duration
+	// RevokeWorkers is how many provider revokes a sweep runs at once
+	// (default 16): enough for their commits to share fsyncs, few enough
+	// not to flood a provider.
+	RevokeWorkers int
+	// Timer is how the expiry timer (RunTimer) waits; default
+	// time.NewTimer.
+	Timer Timer
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
@@ -56,6 +63,10 @@ type Service struct {
 	revokeRetry    time.Duration
 	revokeRetryMax time.Duration
 	callTimeout    time.Duration
+	revokeWorkers  int
+	timer          Timer
+	// wake tells RunTimer that the earliest revoke due may have moved.
+	wake chan struct{}
 
 	mu      sync.Mutex // guards closing, running and revoking
 	closing bool
@@ -82,6 +93,15 @@ func New(cfg Config) *Service {
 		revokeRetry:    cfg.RevokeRetry,
 		revokeRetryMax: cfg.RevokeRetryMax,
 		callTimeout:    cfg.CallTimeout,
+		revokeWorkers:  cfg.RevokeWorkers,
+		timer:          cfg.Timer,
+		wake:           make(chan struct{}, 1),
+	}
+	if s.revokeWorkers < 1 {
+		s.revokeWorkers = 16
+	}
+	if s.timer == nil {
+		s.timer = realTimer
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -406,6 +426,9 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		return nil, Errorf(ECONFLICT, "%s can no longer be approved: the policy changed since it was filed (%s). It is closed; <@%s> can file a new request.", r.ID, changed, r.Requester)
 	}
 	if extension {
+		if decided {
+			s.dueChanged() // the expiry moved
+		}
 		s.log.Info("extension approval", "request_id", r.ID, "by", actor, "decided", decided, "expires_at", r.ExpiresAt)
 		return r, nil
 	}

@@ -59,6 +59,9 @@ type Main struct {
 	stopSocket context.CancelFunc
 	// admin serves the operator commands on ACCESSBOT_ADMIN_SOCKET.
 	admin *adminServer
+	// stopTimer ends the expiry timer (approvals.Service.RunTimer).
+	stopTimer context.CancelFunc
+	timing    sync.WaitGroup
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
@@ -229,6 +232,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}))
 	m.cron.Start()
 	m.cronUp.Store(true)
+	// The timer revokes each grant at its expiry; the cron sweep above is
+	// the safety net.
+	timerCtx, stopTimer := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopTimer = stopTimer
+	m.timing.Go(func() { m.svc.RunTimer(timerCtx) })
 
 	if err := m.listenAdmin(); err != nil {
 		return err
@@ -413,6 +421,10 @@ func (m *Main) Close() error {
 	if m.cron != nil {
 		m.cronUp.Store(false)
 		<-m.cron.Stop().Done()
+	}
+	if m.stopTimer != nil {
+		m.stopTimer()
+		m.timing.Wait()
 	}
 	if m.bot != nil {
 		m.bot.Shutdown()
