@@ -65,6 +65,13 @@ type Main struct {
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
+
+	// anchorMu guards lastAnchor, the audit head last posted to the audit
+	// channel. It is kept in memory only: after a restart the first anchor
+	// run posts the head once more, even if unchanged, which costs one
+	// message and loses nothing.
+	anchorMu   sync.Mutex
+	lastAnchor approvals.Anchor
 }
 
 // serve is the `accessbot serve` subcommand.
@@ -147,6 +154,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: ACCESSBOT_SUMMARY_SCHEDULE=%q: %v", cfg.SummarySchedule, err)
 	}
+	if cfg.AnchorSchedule == "" {
+		cfg.AnchorSchedule = "@hourly" // envconfig's default, for a Config built by hand
+	}
+	anchor, err := cron.ParseStandard(cfg.AnchorSchedule)
+	if err != nil {
+		return fmt.Errorf("configuration: ACCESSBOT_ANCHOR_SCHEDULE=%q: %v", cfg.AnchorSchedule, err)
+	}
 	// Every Slack call has a deadline, whatever Slack does: a connection
 	// that is accepted and never answered must not hold anything up.
 	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(&http.Client{Timeout: bot.DefaultCallTimeout})}
@@ -157,7 +171,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := checkBotToken(ctx, m.Logger, client, cfg.SlackBotToken); err != nil {
 		return err
 	}
-	if m.db, err = store.Open(cfg.DBPath); err != nil {
+	opts, err := cfg.storeOptions(false)
+	if err != nil {
+		return err
+	}
+	if m.db, err = store.OpenWith(cfg.DBPath, opts); err != nil {
 		return err
 	}
 	// Open requests and grants need the provider they were filed with,
@@ -228,6 +246,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.cron.Schedule(summary, cron.FuncJob(func() {
 		if err := m.PostSummary(context.Background()); err != nil {
 			m.Logger.Error("audit summary", "err", err)
+		}
+	}))
+	m.cron.Schedule(anchor, cron.FuncJob(func() {
+		if err := m.PostAnchor(context.Background()); err != nil {
+			m.Logger.Error("audit anchor", "err", err)
 		}
 	}))
 	m.cron.Start()
@@ -319,6 +342,32 @@ func (m *Main) PostSummary(ctx context.Context) error {
 		return nil
 	}
 	return m.db.Enqueue(ctx, approvals.Notice{At: now, Summary: sum})
+}
+
+// PostAnchor posts the audit log's head (HASH@N) to the audit channel, so
+// that a copy of it lives outside the database file: `accessbot audit
+// verify --expect-head HASH@N` then catches a log cut back below it and
+// rewritten. It posts only when the head moved since the last anchor
+// posted, and nothing when there is no audit channel.
+func (m *Main) PostAnchor(ctx context.Context) error {
+	if m.Config.AuditChannel == "" {
+		return nil
+	}
+	m.anchorMu.Lock()
+	defer m.anchorMu.Unlock()
+	head, err := m.db.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	if head.Count == 0 || head == m.lastAnchor {
+		return nil
+	}
+	if err := m.db.Enqueue(ctx, approvals.Notice{At: m.Now(), Anchor: &head}); err != nil {
+		return err
+	}
+	m.lastAnchor = head
+	m.Logger.Info("audit anchor queued", "anchor", head.String())
+	return nil
 }
 
 // ReloadPolicy reads the policy file again and puts it in force (SIGHUP).
