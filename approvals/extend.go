@@ -119,6 +119,9 @@ func (s *Service) Extend(ctx context.Context, actor, id string, d time.Duration,
 	if strings.TrimSpace(reason) == "" {
 		return nil, Errorf(EINVALID, "a reason is required: /access extend %s %s REASON…", id, FormatDuration(d))
 	}
+	if err := checkReasonLength(reason); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		res, err := s.mayExtend(r, actor, d, now)

@@ -136,6 +136,19 @@ func (m *memStore) DueRevokes(_ context.Context, now time.Time) ([]*Request, err
 	return out, nil
 }
 
+func (m *memStore) NextRevokeDue(context.Context) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	found := false
+	for _, r := range m.requests {
+		if due, ok := r.RevokeDueAt(); ok && (!found || due.Before(next)) {
+			next, found = due, true
+		}
+	}
+	return next, found, nil
+}
+
 func (m *memStore) AppendEvent(_ context.Context, ev Event, notices ...Notice) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -168,6 +181,8 @@ type fakeProvider struct {
 	// a call that timed out after the provider acted.
 	lostAnswer error
 	holdsErr   error
+	revokeErr  error        // every revoke fails with this
+	lastGrant  GrantRequest // the last grant asked for
 }
 
 func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]bool{}} }
@@ -175,6 +190,7 @@ func newFakeProvider() *fakeProvider { return &fakeProvider{held: map[string]boo
 func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastGrant = req
 	if p.failGrant != nil {
 		return GrantResult{}, p.failGrant
 	}
@@ -186,6 +202,9 @@ func (p *fakeProvider) Grant(_ context.Context, req GrantRequest) (GrantResult, 
 func (p *fakeProvider) Revoke(_ context.Context, req RevokeRequest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.revokeErr != nil {
+		return p.revokeErr
+	}
 	if p.failRevokes > 0 {
 		p.failRevokes--
 		return Transient(errors.New("502 bad gateway"))

@@ -7,11 +7,14 @@ import (
 )
 
 // grant carries an approved request through the provider: a last check that
-// the access is not already held, the "granting" record, the provider call,
-// then "active" with the expiry counted from now. A request found in
-// "granting" (a crash interrupted the provider call) skips the check:
-// the access it would find may be our own half-finished grant, and grants
-// are idempotent.
+// the access is not already held, the "granting" record (which keeps when
+// the grant started), the provider call, then "active" with the expiry
+// counted from that start. A request found in "granting" (a crash
+// interrupted the provider call) skips the check: the access it would
+// find may be our own half-finished grant, and grants are idempotent. Its
+// expiry still counts from the start on record: the access may have been
+// in place since then, and nobody approved more than the duration asked
+// for.
 func (s *Service) grant(ctx context.Context, id string) {
 	r, err := s.store.Request(ctx, id)
 	if err != nil {
@@ -24,7 +27,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 		if err != nil {
 			// Fail closed: without knowing, a later expiry could remove
 			// access the user held before.
-			s.failGrant(ctx, id, StatusApproved, fmt.Errorf("could not check whether the access is already held: %w", err), false)
+			s.failGrant(ctx, id, StatusApproved, fmt.Errorf("could not check whether the access is already held: %w", err), notCalled)
 			return
 		}
 		if held {
@@ -37,6 +40,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 				return Change{}, errNoChange
 			}
 			r.Status = StatusGranting
+			r.GrantStartedAt = now
 			return Change{Events: []Event{s.event(r, ActionGranting, SystemActor, now)}}, nil
 		})
 		if err != nil {
@@ -49,13 +53,18 @@ func (s *Service) grant(ctx context.Context, id string) {
 		return
 	}
 
+	start := grantStart(r, s.now())
 	p, err := s.provider(r)
 	if err != nil {
 		// The provider was never called: nothing to undo.
-		s.failGrant(ctx, id, StatusGranting, err, false)
+		s.failGrant(ctx, id, StatusGranting, err, notCalled)
 		return
 	}
 	var result GrantResult
+	// outcome stays providerRefused only while every attempt was refused
+	// outright; a transient failure or a timeout may hide a grant that
+	// took effect.
+	outcome := providerRefused
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
 		result, err = p.Grant(ctx, GrantRequest{
@@ -66,13 +75,19 @@ func (s *Service) grant(ctx context.Context, id string) {
 			Approvers: r.Approvers(),
 			Reason:    r.Reason,
 			Duration:  r.Duration,
-			ExpiresAt: s.now().Add(r.Duration),
+			ExpiresAt: start.Add(r.Duration),
 			Settings:  r.Settings,
 		})
+		if err != nil && (Retryable(err) || ctx.Err() != nil) {
+			outcome = maybeGranted
+		}
 		return err
 	})
 	if err != nil {
-		s.failGrant(ctx, id, StatusGranting, err, true)
+		if Retryable(err) || ctx.Err() != nil {
+			outcome = maybeGranted // the last attempt timed out (retry made it transient)
+		}
+		s.failGrant(ctx, id, StatusGranting, err, outcome)
 		return
 	}
 	now := s.now()
@@ -82,7 +97,7 @@ func (s *Service) grant(ctx context.Context, id string) {
 		}
 		r.Status = StatusActive
 		r.GrantedAt = now
-		r.ExpiresAt = now.Add(r.Duration)
+		r.ExpiresAt = grantStart(r, now).Add(r.Duration)
 		r.GrantNote = result.Message
 		ev := s.event(r, ActionGranted, SystemActor, now)
 		ev.Detail = result.Message
@@ -94,23 +109,61 @@ func (s *Service) grant(ctx context.Context, id string) {
 		s.logUpdate("record grant", id, err)
 		return
 	}
+	s.dueChanged()
 	s.log.Info("access granted", "request_id", id, "resource", r.Resource, "expires_at", r.ExpiresAt)
 }
 
+// grantStart returns when r's grant started: the instant on its
+// "granting" record. A record written before that instant was kept counts
+// from the decision, which came before the start: never later than the
+// truth, so never more than the duration approved.
+func grantStart(r *Request, now time.Time) time.Time {
+	switch {
+	case !r.GrantStartedAt.IsZero():
+		return r.GrantStartedAt
+	case !r.DecidedAt.IsZero():
+		return r.DecidedAt
+	}
+	return now
+}
+
+// grantOutcome is what a failed grant may have left at the provider.
+type grantOutcome int
+
+const (
+	// notCalled: the provider was never asked; nothing to undo.
+	notCalled grantOutcome = iota
+	// providerRefused: every attempt was refused outright (a permanent
+	// error, such as PostgreSQL's 42501 or GitHub's 422): nothing was
+	// granted, though an undo is still tried as a precaution.
+	providerRefused
+	// maybeGranted: an attempt timed out or failed transiently, so the
+	// grant may have taken effect unseen.
+	maybeGranted
+)
+
 // failGrant records a permanent grant failure and reports it. A failure
-// after the provider was called may hide a grant that
-// took effect: a call that timed out, an answer lost on the way back. So
-// the access is revoked before the request is closed as failed, and if
-// that revoke fails too the request stays a grant whose revoke is due,
-// retried by every sweep until the provider confirms, never dropped.
-// Revoking is safe: the access was checked not to be held before the
-// grant started.
-func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error, providerCalled bool) {
+// after the provider was called may hide a grant that took effect: a call
+// that timed out, an answer lost on the way back. So the access is revoked
+// before the request is closed as failed, and if that revoke fails too
+// after such an ambiguous failure, the request stays a grant whose revoke
+// is due, retried by every sweep until the provider confirms, never
+// dropped. When the provider refused every attempt outright nothing was
+// granted: a failed undo is then noted and the request still fails,
+// rather than becoming a grant that was never made and whose revoke
+// might be refused forever. Revoking is safe: the access was checked not
+// to be held before the grant started.
+func (s *Service) failGrant(ctx context.Context, id string, from Status, cause error, outcome grantOutcome) {
 	s.log.Error("grant failed", "request_id", id, "err", cause)
-	if providerCalled {
+	detail := cause.Error()
+	if outcome != notCalled {
 		if rerr := s.undoGrant(ctx, id); rerr != nil {
-			s.keepRevokeDue(ctx, id, cause, rerr)
-			return
+			if outcome == maybeGranted {
+				s.keepRevokeDue(ctx, id, cause, rerr)
+				return
+			}
+			s.log.Warn("the provider refused the grant; undoing it as a precaution failed too", "request_id", id, "err", rerr)
+			detail = fmt.Sprintf("%v (the provider refused it, so nothing was granted; the precautionary revoke failed too: %v)", cause, rerr)
 		}
 	}
 	now := s.now()
@@ -120,10 +173,10 @@ func (s *Service) failGrant(ctx context.Context, id string, from Status, cause e
 		}
 		r.Status = StatusFailed
 		r.EndedAt = now
-		r.LastError = cause.Error()
+		r.LastError = detail
 		ev := s.event(r, ActionGrantFailed, SystemActor, now)
 		ev.Outcome = string(StatusFailed)
-		ev.Detail = cause.Error()
+		ev.Detail = detail
 		return told(ev, true), nil
 	})
 	if err != nil {
@@ -174,7 +227,9 @@ func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr
 	})
 	if err != nil {
 		s.logUpdate("record grant failure", id, err)
+		return
 	}
+	s.dueChanged()
 }
 
 // Revoke ends request id early on behalf of actor: its requester (who also
@@ -227,6 +282,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 		return nil, err
 	}
 	s.log.Info("revoke requested", "request_id", id, "by", actor, "action", action)
+	s.dueChanged()
 	if action != ActionCancelled {
 		s.background(ctx, func(ctx context.Context) { s.revoke(ctx, r) })
 	}
@@ -247,17 +303,13 @@ func (s *Service) mayRevoke(r *Request, actor string) error {
 // ExpireDue revokes every grant whose revoke is due at the current time:
 // expired grants, early revokes, and failed revokes whose retry time has
 // come. It reads only what is due from the store's index, so a grant whose
-// expiry passed while the bot was down is revoked by the first sweep.
+// expiry passed while the bot was down is revoked by the first sweep. Up
+// to Config.RevokeWorkers revokes run at once; it returns when each has its
+// outcome recorded. RunTimer calls it at each due instant; the cron sweep
+// calls it on its schedule, as the safety net.
 func (s *Service) ExpireDue(ctx context.Context) error {
-	due, err := s.store.DueRevokes(ctx, s.now())
-	if err != nil {
-		return fmt.Errorf("read due revokes: %w", err)
-	}
-	for _, r := range due {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.revoke(ctx, r)
+	if err := s.expireDue(ctx, s.now()); err != nil {
+		return fmt.Errorf("expiry sweep: %w", err)
 	}
 	return nil
 }
@@ -274,6 +326,9 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 		s.log.Debug("revoke already under way", "request_id", r.ID)
 		return
 	}
+	// However it ends (gone, or due again later), the timer may have
+	// been waiting for this revoke.
+	defer s.dueChanged()
 	defer s.endRevoke(r.ID)
 	id := r.ID
 	p, err := s.provider(r)

@@ -34,6 +34,10 @@ type Store interface {
 	// DueRevokes returns active requests whose RevokeDueAt is at or before
 	// now, read from an index by time so the cost follows what is due.
 	DueRevokes(ctx context.Context, now time.Time) ([]*Request, error)
+	// NextRevokeDue returns the earliest RevokeDueAt of any request, and
+	// false when no revoke is due at any time, read from the same index as
+	// DueRevokes without reading a request.
+	NextRevokeDue(ctx context.Context) (time.Time, bool, error)
 	// AppendEvent appends an event that changes no request (a policy load,
 	// a drift finding) and queues notices.
 	AppendEvent(ctx context.Context, ev Event, notices ...Notice) error

@@ -69,8 +69,12 @@ type Request struct {
 	DecidedBy string    `json:"decided_by,omitempty"`
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 
-	GrantedAt time.Time `json:"granted_at,omitzero"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// GrantStartedAt is when the grant went to the provider (the
+	// "granting" record). The expiry counts from it, so a grant completed
+	// after a crash does not get a fresh full duration.
+	GrantStartedAt time.Time `json:"grant_started_at,omitzero"`
+	GrantedAt      time.Time `json:"granted_at,omitzero"`
+	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 	// GrantNote is what the provider said on grant (for example "invitation
 	// sent: access starts when accepted").
 	GrantNote string `json:"grant_note,omitempty"`

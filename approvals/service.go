@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Config holds what a Service is built from.
@@ -36,6 +37,13 @@ type Config struct {
 	// one hung call cannot stall the expiry sweep for every grant behind
 	// it. A timed-out attempt counts as transient.
 	CallTimeout time.Duration
+	// RevokeWorkers is how many provider revokes a sweep runs at once
+	// (default 16): enough for their commits to share fsyncs, few enough
+	// not to flood a provider.
+	RevokeWorkers int
+	// Timer is how the expiry timer (RunTimer) waits; default
+	// time.NewTimer.
+	Timer Timer
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
@@ -55,6 +63,10 @@ type Service struct {
 	revokeRetry    time.Duration
 	revokeRetryMax time.Duration
 	callTimeout    time.Duration
+	revokeWorkers  int
+	timer          Timer
+	// wake tells RunTimer that the earliest revoke due may have moved.
+	wake chan struct{}
 
 	mu      sync.Mutex // guards closing, running and revoking
 	closing bool
@@ -81,6 +93,15 @@ func New(cfg Config) *Service {
 		revokeRetry:    cfg.RevokeRetry,
 		revokeRetryMax: cfg.RevokeRetryMax,
 		callTimeout:    cfg.CallTimeout,
+		revokeWorkers:  cfg.RevokeWorkers,
+		timer:          cfg.Timer,
+		wake:           make(chan struct{}, 1),
+	}
+	if s.revokeWorkers < 1 {
+		s.revokeWorkers = 16
+	}
+	if s.timer == nil {
+		s.timer = realTimer
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -199,6 +220,9 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	if reason == "" {
 		return nil, Errorf(EINVALID, "a reason is required: /access request %s %s REASON…", res.Name, FormatDuration(d))
 	}
+	if err := checkReasonLength(reason); err != nil {
+		return nil, err
+	}
 	if _, ok := s.providers[res.Provider]; !ok {
 		return nil, Errorf(EINVALID, "%s cannot be granted: its provider %q is not configured on this server; tell an admin", res.Name, res.Provider)
 	}
@@ -223,6 +247,21 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	s.log.Info("request filed", "request_id", r.ID, "resource", r.Resource, "requester", actor)
 	s.background(ctx, func(ctx context.Context) { s.ask(ctx, r.ID) })
 	return r.Clone(), nil
+}
+
+// MaxReasonLength is the longest reason accepted, in characters: enough
+// for a ticket, an incident and a sentence, short enough that every
+// message showing it (approval messages, the audit channel, DMs) stays
+// readable and within the chat's limits.
+const MaxReasonLength = 500
+
+// checkReasonLength refuses a reason longer than MaxReasonLength, saying
+// the limit and how long it is.
+func checkReasonLength(reason string) error {
+	if n := utf8.RuneCountInString(reason); n > MaxReasonLength {
+		return Errorf(EINVALID, "the reason is %d characters long; the limit is %d: shorten it (a ticket or incident link and a sentence are enough)", n, MaxReasonLength)
+	}
+	return nil
 }
 
 // ask closes a new request as "already held" when the provider says the
@@ -387,6 +426,9 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		return nil, Errorf(ECONFLICT, "%s can no longer be approved: the policy changed since it was filed (%s). It is closed; <@%s> can file a new request.", r.ID, changed, r.Requester)
 	}
 	if extension {
+		if decided {
+			s.dueChanged() // the expiry moved
+		}
 		s.log.Info("extension approval", "request_id", r.ID, "by", actor, "decided", decided, "expires_at", r.ExpiresAt)
 		return r, nil
 	}
@@ -468,7 +510,9 @@ func clickedRound(r *Request, msg MessageRef) error {
 	}
 	pending := r.PendingExtension()
 	if pending != nil && slices.Contains(r.Messages, msg) {
-		return Errorf(ECONFLICT, "this message is the original request %s, decided already; its extension (%s more: %s) has its own approval message", r.ID, FormatDuration(pending.Duration), pending.Reason)
+		// The extension's reason is not quoted: it is the requester's text,
+		// and an error reaches the clicker as the chat's markup.
+		return Errorf(ECONFLICT, "this message is the original request %s, decided already; its extension (%s more, asked by %s) has its own approval message", r.ID, FormatDuration(pending.Duration), mentionActor(r.Requester))
 	}
 	for i := range r.Extensions {
 		e := &r.Extensions[i]

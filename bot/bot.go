@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sync"
 	"time"
 
@@ -278,5 +279,17 @@ func (b *Bot) errorText(err error, what, user string) string {
 	if approvals.ErrorCode(err) == approvals.EINTERNAL {
 		b.log.Error(what, "user", user, "err", err)
 	}
-	return ":warning: " + approvals.ErrorMessage(err)
+	return ":warning: " + errorMarkup(approvals.ErrorMessage(err))
+}
+
+// mentionToken matches a user mention once escaped, &lt;@U…&gt;.
+var mentionToken = regexp.MustCompile(`&lt;@([UW][A-Z0-9]+)&gt;`)
+
+// errorMarkup makes an error message from approvals safe as mrkdwn. Such
+// messages may quote what a user typed (a resource name, a reason), so
+// everything is escaped; the user mentions approvals writes (<@U…>) are
+// then the only markup let through. A link or a <!channel> typed by
+// someone never becomes live, whoever is shown the error.
+func errorMarkup(msg string) string {
+	return mentionToken.ReplaceAllString(escape(msg), "<@$1>")
 }

@@ -653,7 +653,8 @@ func TestRequestModalFallback(t *testing.T) {
 // Slack's limits in every message it appears in.
 func TestReasonCannotInject(t *testing.T) {
 	h := newHarness(t)
-	reason := "<!channel> <@U0BOB> & " + strings.Repeat("long reason ", 400)
+	// As long as a reason may be (approvals.MaxReasonLength).
+	reason := "<!channel> <@U0BOB> & " + strings.Repeat("long reason ", 39)
 	id := h.request(alice, "payments-admin", "1h", reason)
 	h.settle()
 	if r := h.get(id); r.Reason != strings.TrimSpace(reason) {

@@ -55,6 +55,10 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		if err != nil {
 			return ephemeral(b.errorText(err, "list requests", user))
 		}
+		// Counts follow the policy in force, as the next click would.
+		for i, r := range rs {
+			rs[i] = b.svc.Policy().Counted(r)
+		}
 		return ephemeral(listText(rs))
 	case commands.Resources:
 		return ephemeral(resourcesText(b.svc.Resources(user)))

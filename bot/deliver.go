@@ -43,7 +43,10 @@ func (d *Deliverer) attempt(ctx context.Context, dl *delivery) (*approvals.Deliv
 func (d *Deliverer) current(ctx context.Context, n *approvals.Notice) (*approvals.Request, error) {
 	r, err := d.cfg.Outbox.Request(ctx, n.RequestID)
 	if approvals.ErrorCode(err) == approvals.ENOTFOUND && n.Request != nil {
-		return n.Request, nil
+		r, err = n.Request, nil
+	}
+	if err == nil && d.cfg.Policy != nil {
+		r = d.cfg.Policy().Counted(r)
 	}
 	return r, err
 }

@@ -67,6 +67,10 @@ type DelivererConfig struct {
 	// OnNotice, when set, is told of each notice when it is first taken
 	// from the outbox.
 	OnNotice func(n approvals.Notice)
+	// Policy, when set, returns the policy in force: approval messages
+	// count approvals as it does (approvals.Policy.Counted), so a removed
+	// approver's approval is not shown as counting.
+	Policy func() *approvals.Policy
 	// After is the timer of retries (default time.After); tests replace it
 	// to see the waits asked for without spending them.
 	After func(d time.Duration) <-chan time.Time

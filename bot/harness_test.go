@@ -148,7 +148,7 @@ func startDeliverer(t testing.TB, client *slack.Client, db *store.DB, svc *appro
 func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger, audit string, opts ...func(*bot.DelivererConfig)) *runningDeliverer {
 	t.Helper()
 	cfg := bot.DelivererConfig{
-		Client: client, Outbox: db, AuditChannel: audit, Undeliverable: svc.Undeliverable, Logger: log,
+		Client: client, Outbox: db, AuditChannel: audit, Undeliverable: svc.Undeliverable, Logger: log, Policy: svc.Policy,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, CallTimeout: 2 * time.Second,
 	}
 	for _, o := range opts {

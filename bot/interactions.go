@@ -29,7 +29,9 @@ const (
 	maxSelectOptions = 100
 	maxOptionText    = 75
 	maxOptionValue   = 150
-	maxReasonInput   = 3000
+	// maxReasonInput is the longest reason approvals accepts, so the
+	// modal stops the typing there rather than refusing the submission.
+	maxReasonInput = approvals.MaxReasonLength
 )
 
 // Interaction handles one interaction payload and returns the body of the
@@ -148,7 +150,7 @@ func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool)
 			slack.NewInputBlock(BlockModalResource, plain("Resource"), nil, sel),
 			slack.NewInputBlock(BlockModalDuration, plain("Duration"),
 				plain(cut("Starts when access is granted. Maximum: "+strings.Join(maxes, ", ")+".", 2000)), duration),
-			slack.NewInputBlock(BlockModalReason, plain("Reason"), plain("Shown to the approvers and kept in the audit log."), reason),
+			slack.NewInputBlock(BlockModalReason, plain("Reason"), plain(fmt.Sprintf("Up to %d characters. Shown to the approvers and kept in the audit log.", maxReasonInput)), reason),
 		}},
 	}, true
 }

@@ -42,21 +42,27 @@ func policyCommand(args []string, stdout io.Writer) error {
 }
 
 // openStoreForCLI opens the database named by ACCESSBOT_DB_PATH for an
-// operator command, with open: store.OpenReadOnly for the commands that
-// only read, store.Open for grants revoke. The file must exist: a
+// operator command, with the audit keys of ACCESSBOT_AUDIT_KEY_FILE:
+// read-only (store.Options.ReadOnly) for the commands that only read, so
+// that they never write to the file, for writing for grants revoke. The
+// file must exist: a
 // mistyped path must not answer "intact, 0 records" from a new, empty
 // database. A serve that answers on the admin socket runs the command
 // itself; one that does not (another socket path) holds bbolt's lock, so
 // this fails after about a second with a message saying how to proceed.
-func openStoreForCLI(open func(string) (*store.DB, error)) (Config, *store.DB, error) {
+func openStoreForCLI(readOnly bool) (Config, *store.DB, error) {
 	cfg, err := loadConfig()
+	if err != nil {
+		return cfg, nil, err
+	}
+	opts, err := cfg.storeOptions(readOnly)
 	if err != nil {
 		return cfg, nil, err
 	}
 	if _, err := os.Stat(cfg.DBPath); err != nil {
 		return cfg, nil, fmt.Errorf("database %s: %w (set ACCESSBOT_DB_PATH to the file `accessbot serve` uses)", cfg.DBPath, err)
 	}
-	db, err := open(cfg.DBPath)
+	db, err := store.OpenWith(cfg.DBPath, opts)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return cfg, nil, fmt.Errorf("%w\n%s", err, lockedHint)
 	}
@@ -125,7 +131,7 @@ func cliRevoke(ctx context.Context, env *opsEnv, id string) error {
 		}
 	} else {
 		var err error
-		cfg, db, err = openStoreForCLI(store.Open)
+		cfg, db, err = openStoreForCLI(false)
 		if err != nil {
 			return err
 		}
@@ -264,7 +270,7 @@ func auditVerify(ctx context.Context, env *opsEnv, args []string) error {
 		}
 		hash = h
 	}
-	_, db, done, err := env.readStore()
+	cfg, db, done, err := env.readStore()
 	if err != nil {
 		return err
 	}
@@ -272,6 +278,12 @@ func auditVerify(ctx context.Context, env *opsEnv, args []string) error {
 	res, err := db.Verify(ctx)
 	if err != nil {
 		return fmt.Errorf("audit log NOT intact: %w", err)
+	}
+	if cfg.AuditKeyFile != "" && res.Count > 0 && res.KeyedFrom == 0 {
+		// With a key, serve chains every record it appends with it: a log
+		// with records and none keyed is one recomputed by someone
+		// without the key, from its first keyed record on.
+		return fmt.Errorf("audit log NOT intact: ACCESSBOT_AUDIT_KEY_FILE is set, yet none of its %d records is chained with an audit key: the chain was recomputed without the key (if this log was never written with a key, unset the variable)", res.Count)
 	}
 	if hash != "" {
 		if err := db.VerifyAnchor(ctx, hash, n); err != nil {
@@ -283,6 +295,9 @@ func auditVerify(ctx context.Context, env *opsEnv, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d records, head %s\n", res.Count, res.Head)
+	if res.KeyedFrom > 0 {
+		fmt.Fprintf(stdout, "keyed (HMAC-SHA-256) from record %d on\n", res.KeyedFrom)
+	}
 	if hash != "" {
 		fmt.Fprintf(stdout, "extends the anchor %s@%d\n", hash, n)
 	}

@@ -32,6 +32,8 @@ type Config struct {
 	AuditChannel       string `envconfig:"AUDIT_CHANNEL" desc:"channel ID for audit events and summaries" unset:"unset (no channel posts)"`
 	ExpirySchedule     string `envconfig:"EXPIRY_SCHEDULE" default:"@every 10s" desc:"cron spec of the expiry sweep"`
 	SummarySchedule    string `envconfig:"SUMMARY_SCHEDULE" default:"0 9 * * *" desc:"cron spec of the audit summary"`
+	AnchorSchedule     string `envconfig:"ANCHOR_SCHEDULE" default:"@hourly" desc:"cron spec of posting the audit log's head (HASH@N) to the audit channel, when it moved"`
+	AuditKeyFile       string `envconfig:"AUDIT_KEY_FILE" desc:"file of audit chain keys, one per line in base64, the first writing; the audit log is then HMAC-chained" unset:"unset (a plain SHA-256 chain)"`
 
 	GitHubToken             string `envconfig:"GITHUB_TOKEN" desc:"GitHub token" secret:"true"`
 	GitHubAppID             int64  `envconfig:"GITHUB_APP_ID" desc:"GitHub App ID (number)"`

@@ -70,7 +70,7 @@ what Slack must be told waits in the outbox for the next start.`,
 record. With --expect-head HASH@N, record N (counting from 1) must have
 hash HASH, so a log cut back below an earlier anchor is caught.`,
 		flags: func() *flag.FlagSet { fs, _ := auditVerifyFlags(); return fs },
-		env:   []string{"DB_PATH", "ADMIN_SOCKET"}},
+		env:   []string{"DB_PATH", "ADMIN_SOCKET", "AUDIT_KEY_FILE"}},
 	{path: "audit export", summary: "write audit events to stdout",
 		text:  `Writes audit events in order, as JSON lines or CSV (docs/audit.md has the schema).`,
 		flags: func() *flag.FlagSet { return newExportFlags().fs },
@@ -94,8 +94,13 @@ answers there. Then opens the copy, verifies its audit chain and prints
 its anchor.`,
 		env: []string{"DB_PATH", "ADMIN_SOCKET"}},
 	{path: "compact", summary: "rewrite the database file without its free space",
-		env:   []string{"DB_PATH", "ADMIN_SOCKET"},
-		later: "stop accessbot serve, then copy the database file as a backup first"},
+		text: `bbolt never gives freed space back to the file system. compact writes a
+packed copy of the database, verifies its audit chain, and puts it in
+place of the database file atomically (or, with --output FILE, writes it
+to FILE and changes nothing else). accessbot serve must be stopped: the
+command refuses while one answers on the admin socket or holds the file.`,
+		flags: func() *flag.FlagSet { fs, _ := compactFlags(); return fs },
+		env:   []string{"DB_PATH", "ADMIN_SOCKET", "AUDIT_KEY_FILE"}},
 	{path: "version", summary: "print the version, commit and Go version"},
 	{path: "help", args: "[COMMAND]", summary: "print help for a command; COMMAND --help does the same"},
 }

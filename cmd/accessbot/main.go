@@ -9,6 +9,7 @@
 //	accessbot audit export [--format jsonl|csv] [--since T] [--until T]
 //	accessbot audit who RESOURCE [--at RFC3339]
 //	accessbot backup FILE                 a consistent copy of the database
+//	accessbot compact [--output FILE]     pack the database file (serve stopped)
 //	accessbot healthcheck                 exit 0 when the local serve is healthy
 //	accessbot version                     version, commit and Go version
 //	accessbot help [COMMAND]              usage; COMMAND --help does the same
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return operatorCommand(ctx, args, stdout, stderr)
 	case "backup":
 		err = backupCommand(ctx, rest, stdout)
+	case "compact":
+		err = compactCommand(ctx, rest, stdout)
 	case "healthcheck":
 		err = healthcheckCommand(ctx, rest, stdout)
 	case "version":

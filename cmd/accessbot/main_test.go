@@ -156,6 +156,8 @@ func (w *e2eWorld) crash(m *Main) {
 	w.t.Helper()
 	m.Settle()
 	m.cron.Stop()
+	m.stopTimer()
+	m.timing.Wait()
 	m.server.Close()
 	if err := m.db.Close(); err != nil {
 		w.t.Fatal(err)

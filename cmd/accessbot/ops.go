@@ -38,7 +38,7 @@ func (e *opsEnv) readStore() (Config, *store.DB, func(), error) {
 	if e.served {
 		return e.cfg, e.db, func() {}, nil
 	}
-	cfg, db, err := openStoreForCLI(store.OpenReadOnly)
+	cfg, db, err := openStoreForCLI(true)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -113,6 +113,12 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The copy is verified with the audit keys, read before anything is
+	// written.
+	opts, err := cfg.storeOptions(true)
+	if err != nil {
+		return err
+	}
 	conn, served, err := dialAdmin(cfg.AdminSocket)
 	if err != nil {
 		return err
@@ -123,7 +129,7 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	var db *store.DB
 	if !served {
 		// Open before creating FILE, so that a wrong path leaves nothing.
-		if _, db, err = openStoreForCLI(store.OpenReadOnly); err != nil {
+		if _, db, err = openStoreForCLI(true); err != nil {
 			return err
 		}
 		defer db.Close()
@@ -164,21 +170,22 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("backup: write %s: %w", file, err)
 	}
-	if err := checkBackup(ctx, file, stdout); err != nil {
+	if err := checkBackup(ctx, file, opts, stdout); err != nil {
 		return err
 	}
 	kept = true
 	return nil
 }
 
-// checkBackup opens the copy at file, verifies its audit chain and prints
-// what an operator keeps: the size and the anchor it ends at.
-func checkBackup(ctx context.Context, file string, stdout io.Writer) error {
+// checkBackup opens the copy at file with opts (read-only, with the audit
+// keys), verifies its audit chain and prints what an operator keeps: the
+// size and the anchor it ends at.
+func checkBackup(ctx context.Context, file string, opts store.Options, stdout io.Writer) error {
 	fi, err := os.Stat(file)
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenReadOnly(file)
+	db, err := store.OpenWith(file, opts)
 	if err != nil {
 		return fmt.Errorf("backup: the copy does not open: %w", err)
 	}

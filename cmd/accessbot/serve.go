@@ -60,9 +60,19 @@ type Main struct {
 	stopSocket context.CancelFunc
 	// admin serves the operator commands on ACCESSBOT_ADMIN_SOCKET.
 	admin *adminServer
+	// stopTimer ends the expiry timer (approvals.Service.RunTimer).
+	stopTimer context.CancelFunc
+	timing    sync.WaitGroup
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
+
+	// anchorMu guards lastAnchor, the audit head last posted to the audit
+	// channel. It is kept in memory only: after a restart the first anchor
+	// run posts the head once more, even if unchanged, which costs one
+	// message and loses nothing.
+	anchorMu   sync.Mutex
+	lastAnchor approvals.Anchor
 }
 
 // serve is the `accessbot serve` subcommand.
@@ -145,6 +155,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: ACCESSBOT_SUMMARY_SCHEDULE=%q: %v", cfg.SummarySchedule, err)
 	}
+	if cfg.AnchorSchedule == "" {
+		cfg.AnchorSchedule = "@hourly" // envconfig's default, for a Config built by hand
+	}
+	anchor, err := cron.ParseStandard(cfg.AnchorSchedule)
+	if err != nil {
+		return fmt.Errorf("configuration: ACCESSBOT_ANCHOR_SCHEDULE=%q: %v", cfg.AnchorSchedule, err)
+	}
 	// Every Slack call has a deadline, whatever Slack does: a connection
 	// that is accepted and never answered must not hold anything up.
 	clientOpts := []slack.Option{slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionHTTPClient(bot.HTTPClient())}
@@ -155,7 +172,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := checkBotToken(ctx, m.Logger, client, cfg.SlackBotToken); err != nil {
 		return err
 	}
-	if m.db, err = store.Open(cfg.DBPath); err != nil {
+	opts, err := cfg.storeOptions(false)
+	if err != nil {
+		return err
+	}
+	if m.db, err = store.OpenWith(cfg.DBPath, opts); err != nil {
 		return err
 	}
 	// Open requests and grants need the provider they were filed with,
@@ -186,7 +207,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.metrics.registry.MustRegister(stateCollector{m})
 	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
 		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
-		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice,
+		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
 	})
 	if err != nil {
 		return err
@@ -247,8 +268,18 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Error("audit summary", "err", err)
 		}
 	}))
+	m.cron.Schedule(anchor, cron.FuncJob(func() {
+		if err := m.PostAnchor(context.Background()); err != nil {
+			m.Logger.Error("audit anchor", "err", err)
+		}
+	}))
 	m.cron.Start()
 	m.cronUp.Store(true)
+	// The timer revokes each grant at its expiry; the cron sweep above is
+	// the safety net.
+	timerCtx, stopTimer := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopTimer = stopTimer
+	m.timing.Go(func() { m.svc.RunTimer(timerCtx) })
 
 	if err := m.listenAdmin(); err != nil {
 		return err
@@ -337,6 +368,32 @@ func (m *Main) PostSummary(ctx context.Context) error {
 		return nil
 	}
 	return m.db.Enqueue(ctx, approvals.Notice{At: now, Summary: sum})
+}
+
+// PostAnchor posts the audit log's head (HASH@N) to the audit channel, so
+// that a copy of it lives outside the database file: `accessbot audit
+// verify --expect-head HASH@N` then catches a log cut back below it and
+// rewritten. It posts only when the head moved since the last anchor
+// posted, and nothing when there is no audit channel.
+func (m *Main) PostAnchor(ctx context.Context) error {
+	if m.Config.AuditChannel == "" {
+		return nil
+	}
+	m.anchorMu.Lock()
+	defer m.anchorMu.Unlock()
+	head, err := m.db.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	if head.Count == 0 || head == m.lastAnchor {
+		return nil
+	}
+	if err := m.db.Enqueue(ctx, approvals.Notice{At: m.Now(), Anchor: &head}); err != nil {
+		return err
+	}
+	m.lastAnchor = head
+	m.Logger.Info("audit anchor queued", "anchor", head.String())
+	return nil
 }
 
 // ReloadPolicy reads the policy file again and puts it in force (SIGHUP).
@@ -439,6 +496,10 @@ func (m *Main) Close() error {
 	if m.cron != nil {
 		m.cronUp.Store(false)
 		<-m.cron.Stop().Done()
+	}
+	if m.stopTimer != nil {
+		m.stopTimer()
+		m.timing.Wait()
 	}
 	if m.bot != nil {
 		m.bot.Shutdown()

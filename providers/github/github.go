@@ -1,10 +1,12 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -155,7 +157,16 @@ func New(cfg Config) (*Provider, error) {
 			return nil
 		}
 	}
-	client := gh.NewClient(&http.Client{Transport: rt, Timeout: hc.Timeout, CheckRedirect: checkRedirect, Jar: hc.Jar})
+	// The timeout is applied per request by the transport, not as
+	// http.Client.Timeout: the client's timer is stopped only when the body
+	// it handed out is closed, and go-github replaces an error answer's
+	// body with a copy and never closes the original, so each error answer
+	// kept a goroutine and its timer for the whole timeout.
+	if hc.Timeout > 0 {
+		rt = timeoutTransport{next: rt, timeout: hc.Timeout}
+	}
+	rt = closeErrorBodies{next: rt}
+	client := gh.NewClient(&http.Client{Transport: rt, CheckRedirect: checkRedirect, Jar: hc.Jar})
 	client.BaseURL = base
 	client.UserAgent = "accessbot"
 	return &Provider{client: client, secret: cfg.Token, app: installation}, nil
@@ -205,6 +216,79 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.Header.Set("Authorization", "Bearer "+t.token)
 	return t.next.RoundTrip(req)
+}
+
+// maxErrorBody bounds how much of an error answer is kept.
+const maxErrorBody = 1 << 20
+
+// closeErrorBodies makes sure no error answer keeps its connection open.
+// ghinstallation returns a failed installation token request as an
+// *HTTPError holding the response with its body unread and open "for the
+// caller to inspect"; nothing does, so the connection, its goroutines and
+// the request's timer stayed until the client's 30-second timeout, for
+// every call while GitHub refused. And go-github swaps an error answer's
+// body for a copy, so the original is released only if it was read to its
+// end. Here every error answer is read (up to maxErrorBody) and closed at
+// once, and a copy of what was read is handed on.
+type closeErrorBodies struct{ next http.RoundTripper }
+
+func (t closeErrorBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	var hte *ghinstallation.HTTPError
+	if err != nil && errors.As(err, &hte) && hte.Response != nil && hte.Response.Body != nil {
+		hte.Response.Body = release(hte.Response.Body)
+	}
+	if err == nil && resp != nil && resp.StatusCode >= 400 && resp.Body != nil {
+		resp.Body = release(resp.Body)
+	}
+	return resp, err
+}
+
+// release reads body (up to maxErrorBody; a longer one costs its
+// connection, not a wait), closes it, and returns a copy of what it read.
+func release(body io.ReadCloser) io.ReadCloser {
+	data, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	body.Close()
+	return io.NopCloser(bytes.NewReader(data))
+}
+
+// timeoutTransport bounds each request, its answer's body included, by
+// timeout, and releases the deadline as soon as the body is read to its
+// end or closed, or the request fails.
+type timeoutTransport struct {
+	next    http.RoundTripper
+	timeout time.Duration
+}
+
+func (t timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil || resp == nil || resp.Body == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody calls cancel once its body is read to the end or closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // Name returns "github".
