@@ -9,7 +9,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/approvals"
-	"github.com/accessbot/accessbot/commands"
 )
 
 // The request modal's callback, block and action IDs.
@@ -130,7 +129,7 @@ func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool)
 	}
 
 	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a resource"), ActionModalResource, options...)
-	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d"), ActionModalDuration)
+	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d, 2 hours"), ActionModalDuration)
 	reason := slack.NewPlainTextInputBlockElement(plain("Ticket, incident, what you will do"), ActionModalReason)
 	reason.Multiline = true
 	reason.MaxLength = maxReasonInput
@@ -183,7 +182,7 @@ func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any
 	if resource == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalResource: "Choose a resource."})
 	}
-	d, err := commands.ParseDuration(durText)
+	d, err := approvals.ParseDuration(durText)
 	if err != nil {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: fieldError(err)})
 	}

@@ -19,7 +19,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/accessbot/accessbot/approvals"
-	"github.com/accessbot/accessbot/commands"
 )
 
 // SettingsTypes tells the loader the settings of each provider: for each
@@ -453,7 +452,7 @@ func (p *parser) settings(n *yaml.Node, provider, path string) json.RawMessage {
 
 // duration parses a duration field of a resource.
 func (p *parser) duration(s string, line int, field string) time.Duration {
-	d, err := commands.ParseDuration(s)
+	d, err := approvals.ParseDuration(s)
 	if err != nil {
 		msg := approvals.ErrorMessage(err)
 		if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("malformed duration %q: ", s)); ok {

@@ -250,7 +250,7 @@ func TestParseErrors(t *testing.T) {
     github: {org: acme, team: payments-admins}
     approvers: [U0BOB]
     max_duration: 4x
-`, []string{`policy.yaml:6: resources[0].max_duration: cannot parse "4x" as a duration: use Go duration syntax plus d for days`}},
+`, []string{`policy.yaml:6: resources[0].max_duration: cannot parse "4x" as a duration: use a number and a unit`}},
 		{"zero duration", "resources:\n" + strings.Replace(resource, "4h", "0s", 1),
 			[]string{`policy.yaml:6: resources[0].max_duration: duration "0s" must be positive`}},
 		{"missing name", `resources:
@@ -408,7 +408,7 @@ resources:
 	want := []string{
 		`policy.yaml:3: resources[0] (payments-admin): approvers is required: the Slack user IDs who approve, e.g. [U0BOB, U0CAROL]`,
 		`policy.yaml:6: resources[0] (payments-admin): unknown field "approver" (did you mean "approvers"?)`,
-		`policy.yaml:7: resources[0].max_duration: cannot parse "4x" as a duration: use Go duration syntax plus d for days, e.g. 45m, 2h, 1h30m, 1d`,
+		`policy.yaml:7: resources[0].max_duration: cannot parse "4x" as a duration: use a number and a unit, e.g. 45m, 2h, 1h30m, 1d, 90 minutes, 2 hours`,
 		`policy.yaml:10: resources[1].postgres: unknown field "rol" (did you mean "role"?)`,
 		`policy.yaml:13: resources[1].drift: must be report or revoke, got "sometimes"`,
 	}
