@@ -267,7 +267,7 @@ func (s *Service) decideExtension(r *Request, actor string, approve bool) ([]Eve
 		return nil, false, Errorf(ECONFLICT, "the extension of %s can no longer be approved: the policy changed since the grant was made (%s); deny it", r.ID, c)
 	}
 	if e.HasApproved(actor) {
-		return nil, false, Errorf(ECONFLICT, "you already approved the extension of %s; it needs %d more distinct approval(s)", r.ID, e.Required-len(e.Approvals))
+		return nil, false, Errorf(ECONFLICT, "you already approved the extension of %s; it needs %s, each from a different approver", r.ID, Count(e.Required-len(e.Approvals), "more approval"))
 	}
 	e.Approvals = append(e.Approvals, Approval{Approver: actor, At: now})
 	e.Required = max(e.Required, res.Required())

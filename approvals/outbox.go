@@ -197,7 +197,7 @@ func (s *Service) Undeliverable(ctx context.Context, u Undelivered) error {
 			}
 			r.Status = StatusFailed
 			r.EndedAt = now
-			r.LastError = why
+			r.LastError, r.Explanation = why, why
 			ev.Outcome = string(StatusFailed)
 			ev.Detail = "approval failed: " + why
 			return told(ev, true), nil

@@ -3,6 +3,7 @@ package approvals
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,9 @@ type Resource struct {
 	Description string
 	// Provider names the plugin that grants it: github, postgres, exec.
 	Provider string
+	// System, when set, is what people call the system the access is to
+	// ("Payroll"), shown in messages instead of the provider's name.
+	System string
 	// IdentityKey is the key looked up in Policy.Identities; default Provider.
 	IdentityKey string
 	// Settings is the provider block of the policy (for example
@@ -51,14 +55,30 @@ const (
 	DriftRevoke = "revoke"
 )
 
-// Resource returns the resource called name.
+// Resource returns the resource called name. Case is ignored, since
+// people type names as they remember them; the policy refuses two
+// resources whose names differ only in case, so at most one matches.
 func (p *Policy) Resource(name string) (Resource, bool) {
 	for _, r := range p.Resources {
 		if r.Name == name {
 			return r, true
 		}
 	}
+	for _, r := range p.Resources {
+		if strings.EqualFold(r.Name, name) {
+			return r, true
+		}
+	}
 	return Resource{}, false
+}
+
+// SystemName returns what messages call the system behind the resource:
+// its System, or else its provider's name.
+func (r Resource) SystemName() string {
+	if r.System != "" {
+		return r.System
+	}
+	return r.Provider
 }
 
 // IsAdmin reports whether the Slack user is an admin.

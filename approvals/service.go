@@ -178,7 +178,7 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	p := s.Policy()
 	res, ok := p.Resource(resource)
 	if !ok {
-		return nil, Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+		return nil, unknownResource(resource, p.Requestable(actor))
 	}
 	identity, ok := p.IdentityFor(actor, res)
 	if !ok {
@@ -208,6 +208,7 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 		Requester: actor,
 		Resource:  res.Name,
 		Provider:  res.Provider,
+		System:    res.System,
 		Identity:  identity,
 		Duration:  d,
 		Reason:    reason,
@@ -223,6 +224,19 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	s.log.Info("request filed", "request_id", r.ID, "resource", r.Resource, "requester", actor)
 	s.background(ctx, func(ctx context.Context) { s.ask(ctx, r.ID) })
 	return r.Clone(), nil
+}
+
+// unknownResource is the error for a resource name that matches none,
+// with the closest name the user may request when one is close.
+func unknownResource(name string, requestable []Resource) error {
+	names := make([]string, len(requestable))
+	for i, r := range requestable {
+		names[i] = r.Name
+	}
+	if best := Closest(name, names); best != "" {
+		return Errorf(EINVALID, "unknown resource %q; did you mean %s? `/access resources` lists what you can request", name, best)
+	}
+	return Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", name)
 }
 
 // ask closes a new request as "already held" when the provider says the
@@ -262,7 +276,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 			if ok {
 				why = "resource " + r.Resource + " has no approver other than the requester and no approval channel"
 			}
-			r.Status, r.EndedAt, r.LastError = StatusFailed, now, why
+			r.Status, r.EndedAt, r.LastError, r.Explanation = StatusFailed, now, why, why
 			ev := s.event(r, ActionGrantFailed, SystemActor, now)
 			ev.Outcome, ev.Detail = string(StatusFailed), why
 			return told(ev, true), nil
@@ -352,7 +366,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			return Change{}, err
 		}
 		if r.HasApproved(actor) {
-			return Change{}, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
+			return Change{}, Errorf(ECONFLICT, "you already approved %s; it needs %s, each from a different approver", r.ID, Count(r.Required-len(r.Approvals), "more approval"))
 		}
 		res, _ := s.Policy().Resource(r.Resource) // mayDecide found it
 		if changed = s.changedSinceFiled(r, res); changed != "" {
@@ -361,6 +375,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			r.Status = StatusFailed
 			r.EndedAt = now
 			r.LastError = "the policy changed since the request was filed (" + changed + "); nothing was granted, file a new request"
+			r.Explanation = r.LastError
 			ev := s.event(r, ActionGrantFailed, SystemActor, now)
 			ev.Outcome = string(StatusFailed)
 			ev.Detail = r.LastError

@@ -31,6 +31,9 @@ func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, 
 	case known && !admin && !res.IsApprover(actor):
 		return nil, Errorf(EFORBIDDEN, "only the approvers of %s (%s) and admins can see who holds it", res.Name, mentions(res.Approvers))
 	}
+	if known {
+		resource = res.Name // as stored on its requests, whatever the case typed
+	}
 	holders, err := s.holdersAt(ctx, resource, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("read holders of %s: %w", resource, err)

@@ -126,8 +126,14 @@ func Parse(text string) (Command, error) {
 		}
 		return Who{Resource: resource}, nil
 	}
+	if best := approvals.Closest(sub, subcommands); best != "" {
+		return nil, approvals.Errorf(approvals.EINVALID, "unknown command %q; did you mean /access %s? Try /access help", sub, best)
+	}
 	return nil, approvals.Errorf(approvals.EINVALID, "unknown command %q; try /access help", sub)
 }
+
+// subcommands are the words Parse knows, for "did you mean".
+var subcommands = []string{"request", "list", "resources", "revoke", "extend", "who", "help"}
 
 // durationAndReason parses the "DURATION REASON…" tail shared by request
 // and extend. The duration may take several words ("2 hours", "1 hour 30

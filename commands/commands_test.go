@@ -65,6 +65,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"foo", `unknown command "foo"; try /access help`},
 		{"Foo bar", `unknown command "Foo"; try /access help`},
+		{"reqest payments-admin 2h x", `unknown command "reqest"; did you mean /access request? Try /access help`},
+		{"lsit", `unknown command "lsit"; did you mean /access list?`},
+		{"resorces", `did you mean /access resources?`},
 		{"request payments-admin", "a duration is required: /access request RESOURCE DURATION REASON…, e.g. /access request payments-admin 2h"},
 		{"request payments-admin   ", "a duration is required"},
 		{"request payments-admin 2h", "a reason is required: /access request RESOURCE DURATION REASON…"},

@@ -76,6 +76,7 @@ type resourceDoc struct {
 	Name              string   `yaml:"name"`
 	Description       string   `yaml:"description"`
 	Provider          string   `yaml:"provider"`
+	System            string   `yaml:"system"`
 	Identity          *string  `yaml:"identity"`
 	Approvers         []string `yaml:"approvers"`
 	ApprovalChannel   string   `yaml:"approval_channel"`
@@ -298,6 +299,7 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		Name:              rd.Name,
 		Description:       rd.Description,
 		Provider:          rd.Provider,
+		System:            strings.TrimSpace(rd.System),
 		Approvers:         rd.Approvers,
 		ApprovalChannel:   rd.ApprovalChannel,
 		ApprovalsRequired: 1,
@@ -344,6 +346,18 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 			r.Settings = p.settings(b[1], rd.Provider, field(rd.Provider))
 		} else {
 			p.add(n.Line, label, "the %q block is required: the settings of provider %q", rd.Provider, rd.Provider)
+		}
+	}
+
+	// system
+	if valueOf(n, "system") != nil && !refused("system") {
+		switch {
+		case r.System == "":
+			p.add(line("system"), field("system"), "must not be empty: the name people know the system by, e.g. Payroll; or leave it out")
+		case strings.IndexFunc(r.System, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+			p.add(line("system"), field("system"), "%q must be one line of text", r.System)
+		case len([]rune(r.System)) > 80:
+			p.add(line("system"), field("system"), "is %d characters long: keep it to 80 or fewer", len([]rune(r.System)))
 		}
 	}
 

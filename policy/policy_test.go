@@ -101,6 +101,7 @@ resources:
     standing: [breakglass]
   - name: payroll-export
     provider: exec
+    system: Payroll
     identity: payroll
     exec:
       command: [/usr/local/bin/payroll-access, --tenant, acme]
@@ -154,6 +155,7 @@ func TestParseValid(t *testing.T) {
 		}, {
 			Name:              "payroll-export",
 			Provider:          "exec",
+			System:            "Payroll",
 			IdentityKey:       "payroll",
 			Settings:          json.RawMessage(`{"command":["/usr/local/bin/payroll-access","--tenant","acme"],"timeout":30000000000,"env":{"PAYROLL_URL":"https://payroll.internal"},"settings":{"group":"exporters","limits":{"rows":100}}}`),
 			Approvers:         []string{"U0HR"},
@@ -364,6 +366,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`policy.yaml:7: resources[0].approval_channel: "#approvals" is a channel name, not a channel ID`, "C0123ABCD", "channel's details"}},
 		{"user ID for approval_channel", "resources:\n" + resource + "    approval_channel: U0BOB\n",
 			[]string{`policy.yaml:7: resources[0].approval_channel: "U0BOB" is a user ID, not a channel ID`, "leave approval_channel out", "channel's details"}},
+		{"empty system", "resources:\n" + resource + "    system: \"  \"\n",
+			[]string{`policy.yaml:7: resources[0].system: must not be empty`}},
+		{"system of two lines", "resources:\n" + resource + "    system: \"Pay\\nroll\"\n",
+			[]string{`policy.yaml:7: resources[0].system: "Pay\nroll" must be one line of text`}},
+		{"names differing only in case", "resources:\n" + resource + strings.Replace(resource, "payments-admin", "Payments-Admin", 1),
+			[]string{`resources[1].name: duplicate resource name "Payments-Admin" (first at line 2)`}},
 		{"lower-case approval_channel", "resources:\n" + resource + "    approval_channel: approvals\n",
 			[]string{`policy.yaml:7: resources[0].approval_channel: "approvals" is not a channel ID: use the channel ID`}},
 	}
