@@ -19,6 +19,9 @@ type Config struct {
 	Store     Store
 	Providers map[string]Provider // by the policy's provider name
 	Policy    *Policy
+	// Directory resolves the user groups a policy names; without one, a
+	// user group counts as having no members.
+	Directory Directory
 	// Now is the clock; it is read once per operation so that the record,
 	// its audit event and its index key share one instant. Default time.Now.
 	Now    func() time.Time
@@ -47,6 +50,7 @@ type Service struct {
 	store     Store
 	providers map[string]Provider
 	policy    atomic.Pointer[Policy]
+	directory Directory
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -74,6 +78,7 @@ func New(cfg Config) *Service {
 	s := &Service{
 		store:          cfg.Store,
 		providers:      cfg.Providers,
+		directory:      cfg.Directory,
 		now:            cfg.Now,
 		log:            cfg.Logger,
 		attempts:       cfg.Attempts,
@@ -178,7 +183,14 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	p := s.Policy()
 	res, ok := p.Resource(resource)
 	if !ok {
-		return nil, unknownResource(resource, p.Requestable(actor))
+		return nil, unknownResource(resource, s.Requestable(ctx, actor))
+	}
+	if len(res.Requesters) > 0 {
+		ro := s.resolve(ctx, false, res.Requesters)
+		if !ro.mayRequest(res, actor) {
+			return nil, ro.notIn(res.Requesters, "requesters of "+res.Name,
+				fmt.Sprintf("%s can be requested only by %s; ask an admin if you need it", res.Name, mentions(res.Requesters)))
+		}
 	}
 	identity, ok := p.IdentityFor(actor, res)
 	if !ok {
@@ -261,6 +273,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 		return
 	}
 	now := s.now()
+	ro := s.approversOf(ctx, id, false)
 	_, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusPending || len(r.Asked) > 0 || len(r.Messages) > 0 {
 			return Change{}, errNoChange
@@ -268,7 +281,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 		res, ok := s.Policy().Resource(r.Resource)
 		var targets []string
 		if ok {
-			targets = askTargets(r, res)
+			targets = askTargets(r, res, ro)
 		}
 		if len(targets) == 0 {
 			// Nobody can decide: close it rather than leave it waiting.
@@ -350,6 +363,7 @@ func (s *Service) ApproveFrom(ctx context.Context, actor, id string, msg Message
 }
 
 func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	ro := s.approversOf(ctx, id, true)
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
@@ -358,11 +372,11 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
-			evs, done, err := s.decideExtension(r, actor, true)
+			evs, done, err := s.decideExtension(r, actor, true, ro)
 			decided = done
 			return extensionChange(evs), err
 		}
-		if err := s.mayDecide(r, actor); err != nil {
+		if err := s.mayDecide(r, actor, ro); err != nil {
 			return Change{}, err
 		}
 		if r.HasApproved(actor) {
@@ -385,7 +399,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		// A threshold raised since filing applies; earlier approvals count
 		// only while their approvers may still approve.
 		r.Required = max(r.Required, res.Required())
-		if countingApprovals(r.Approvals, r.Requester, res) < r.Required {
+		if countingApprovals(r.Approvals, r.Requester, res, ro) < r.Required {
 			return told(s.event(r, ActionApproval, actor, now), false), nil
 		}
 		decided = true
@@ -427,6 +441,7 @@ func (s *Service) DenyFrom(ctx context.Context, actor, id string, msg MessageRef
 }
 
 func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	ro := s.approversOf(ctx, id, true)
 	now := s.now()
 	extension := false
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
@@ -434,10 +449,10 @@ func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*
 			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
-			evs, _, err := s.decideExtension(r, actor, false)
+			evs, _, err := s.decideExtension(r, actor, false, ro)
 			return extensionChange(evs), err
 		}
-		if err := s.mayDecide(r, actor); err != nil {
+		if err := s.mayDecide(r, actor, ro); err != nil {
 			return Change{}, err
 		}
 		r.Status = StatusDenied
@@ -455,8 +470,10 @@ func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*
 
 // mayDecide checks that actor may approve or deny r now. Approvers are read
 // from the policy in force, so removing someone from a resource's approvers
-// takes effect at once, also for requests already pending.
-func (s *Service) mayDecide(r *Request, actor string) error {
+// takes effect at once, also for requests already pending; so does
+// removing them from a user group among the approvers, since ro is read
+// from Slack at the click.
+func (s *Service) mayDecide(r *Request, actor string, ro roster) error {
 	if r.Status != StatusPending {
 		return Errorf(ECONFLICT, "%s is already %s", r.ID, describeDecision(r))
 	}
@@ -464,8 +481,9 @@ func (s *Service) mayDecide(r *Request, actor string) error {
 	if !ok {
 		return Errorf(ECONFLICT, "%s can no longer be decided: resource %s is not in the policy any more", r.ID, r.Resource)
 	}
-	if !res.IsApprover(actor) {
-		return Errorf(EFORBIDDEN, "you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers))
+	if !ro.in(res.Approvers, actor) {
+		return ro.notIn(res.Approvers, "approvers of "+res.Name,
+			fmt.Sprintf("you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers)))
 	}
 	if actor == r.Requester && !res.AllowSelfApproval {
 		return Errorf(EFORBIDDEN, "you cannot approve or deny your own request; another approver of %s must decide", res.Name)
@@ -528,12 +546,13 @@ func sameJSON(a, b json.RawMessage) bool {
 }
 
 // countingApprovals returns how many approvals count under res as it is
-// now: those of people who are still its approvers, and the requester's
-// own only while self-approval is allowed.
-func countingApprovals(approvals []Approval, requester string, res Resource) int {
+// now: those of people who are still its approvers (named, or members of
+// an approver group as ro found it), and the requester's own only while
+// self-approval is allowed.
+func countingApprovals(approvals []Approval, requester string, res Resource, ro roster) int {
 	n := 0
 	for _, a := range approvals {
-		if res.IsApprover(a.Approver) && (a.Approver != requester || res.AllowSelfApproval) {
+		if ro.in(res.Approvers, a.Approver) && (a.Approver != requester || res.AllowSelfApproval) {
 			n++
 		}
 	}
@@ -560,13 +579,18 @@ func mentionActor(actor string) string {
 	return "<@" + actor + ">"
 }
 
-func mentions(users []string) string {
+// mentions renders member and user group IDs as Slack mentions.
+func mentions(ids []string) string {
 	out := ""
-	for i, u := range users {
+	for i, id := range ids {
 		if i > 0 {
 			out += ", "
 		}
-		out += "<@" + u + ">"
+		if IsGroup(id) {
+			out += "<!subteam^" + id + ">"
+		} else {
+			out += "<@" + id + ">"
+		}
 	}
 	return out
 }

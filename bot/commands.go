@@ -57,7 +57,7 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		}
 		return ephemeral(listText(rs))
 	case commands.Resources:
-		return ephemeral(resourcesText(b.svc.Resources(user)))
+		return ephemeral(resourcesText(b.svc.Requestable(ctx, user)))
 	case commands.Revoke:
 		r, err := b.svc.Revoke(ctx, user, c.ID)
 		if err != nil {

@@ -157,7 +157,7 @@ func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool)
 // command: waiting at most viewsOpenTimeout keeps the answer inside
 // Slack's deadline, and a failure can still be answered with usage text.
 func (b *Bot) openModal(ctx context.Context, cmd slack.SlashCommand) error {
-	view, ok := requestModal(b.svc.Resources(cmd.UserID))
+	view, ok := requestModal(b.svc.Requestable(ctx, cmd.UserID))
 	if !ok {
 		return errNothingRequestable
 	}

@@ -103,13 +103,16 @@ func cut(s string, max int) string {
 	return out + "…"
 }
 
-// mention renders a Slack user ID as a mention, and the system actor by
-// name. Anything that is not shaped like a Slack ID is shown as escaped
-// text rather than interpreted.
+// mention renders a Slack user ID as a mention, a user group ID as a
+// group mention, and the system actor by name. Anything that is not
+// shaped like a Slack ID is shown as escaped text rather than
+// interpreted.
 func mention(user string) string {
 	switch {
 	case user == approvals.SystemActor:
 		return "accessbot"
+	case approvals.IsGroup(user) && isSlackID(user):
+		return "<!subteam^" + user + ">"
 	case isSlackID(user):
 		return "<@" + user + ">"
 	default:

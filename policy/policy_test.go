@@ -108,7 +108,9 @@ resources:
       timeout: 30s
       env: {PAYROLL_URL: https://payroll.internal}
       settings: {group: exporters, limits: {rows: 100}}
-    approvers: [U0HR]
+    approvers: [U0HR, S0PAYROLL]
+    requesters: [S0FINANCE, U0ALICE]
+    approvals_required: 2
     max_duration: 1h
     allow_self_approval: true
 `
@@ -158,8 +160,9 @@ func TestParseValid(t *testing.T) {
 			System:            "Payroll",
 			IdentityKey:       "payroll",
 			Settings:          json.RawMessage(`{"command":["/usr/local/bin/payroll-access","--tenant","acme"],"timeout":30000000000,"env":{"PAYROLL_URL":"https://payroll.internal"},"settings":{"group":"exporters","limits":{"rows":100}}}`),
-			Approvers:         []string{"U0HR"},
-			ApprovalsRequired: 1,
+			Approvers:         []string{"U0HR", "S0PAYROLL"},
+			Requesters:        []string{"S0FINANCE", "U0ALICE"},
+			ApprovalsRequired: 2,
 			MaxDuration:       time.Hour,
 			AllowSelfApproval: true,
 			Drift:             approvals.DriftReport,
@@ -332,11 +335,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad drift", "resources:\n" + resource + "    drift: delete\n",
 			[]string{`policy.yaml:7: resources[0].drift: must be report or revoke, got "delete"`}},
 		{"approver not a Slack ID", "resources:\n" + strings.Replace(resource, "[U0BOB, U0CAROL]", "[U0BOB, \"@carol\"]", 1),
-			[]string{`policy.yaml:5: resources[0].approvers[1]: "@carol" is not a Slack user ID`}},
+			[]string{`policy.yaml:5: resources[0].approvers[1]: "@carol" is not a Slack member or user group ID`}},
 		{"approver twice", "resources:\n" + strings.Replace(resource, "[U0BOB, U0CAROL]", "[U0BOB, U0BOB]", 1),
 			[]string{`policy.yaml:5: resources[0].approvers[1]: U0BOB is listed twice`}},
 		{"admin not a Slack ID", "admins: [bob]\nresources:\n" + resource,
-			[]string{`policy.yaml:1: admins[0]: "bob" is not a Slack user ID`}},
+			[]string{`policy.yaml:1: admins[0]: "bob" is not a Slack member or user group ID`}},
 		{"identity user not a Slack ID", "identities:\n  alice: {github: alice-gh}\nresources:\n" + resource,
 			[]string{`policy.yaml:2: identities: "alice" is not a Slack user ID`}},
 		{"unknown identity key", "identities:\n  U0ALICE: {githb: alice-gh}\nresources:\n" + resource,
@@ -366,6 +369,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`policy.yaml:7: resources[0].approval_channel: "#approvals" is a channel name, not a channel ID`, "C0123ABCD", "channel's details"}},
 		{"user ID for approval_channel", "resources:\n" + resource + "    approval_channel: U0BOB\n",
 			[]string{`policy.yaml:7: resources[0].approval_channel: "U0BOB" is a user ID, not a channel ID`, "leave approval_channel out", "channel's details"}},
+		{"empty requesters", "resources:\n" + resource + "    requesters: []\n",
+			[]string{`policy.yaml:7: resources[0].requesters: is empty, so nobody could request payments-admin`}},
+		{"requester not an ID", "resources:\n" + resource + "    requesters: [\"@finance\"]\n",
+			[]string{`policy.yaml:7: resources[0].requesters[0]: "@finance" is not a Slack member or user group ID`, "Copy group ID"}},
+		{"more approvals than named approvers", "resources:\n" + strings.Replace(resource, "max_duration", "approvals_required: 3\n    max_duration", 1),
+			[]string{`resources[0].approvals_required: 3 approvals required, but there are only 2 approvers`}},
 		{"empty system", "resources:\n" + resource + "    system: \"  \"\n",
 			[]string{`policy.yaml:7: resources[0].system: must not be empty`}},
 		{"system of two lines", "resources:\n" + resource + "    system: \"Pay\\nroll\"\n",
