@@ -123,12 +123,13 @@ func (s *Service) Extend(ctx context.Context, actor, id string, d time.Duration,
 		return nil, err
 	}
 	now := s.now()
+	ro := s.approversOf(ctx, id, false)
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		res, err := s.mayExtend(r, actor, d, now)
 		if err != nil {
 			return Change{}, err
 		}
-		targets := askTargets(r, res)
+		targets := askTargets(r, res, ro)
 		r.Extensions = append(r.Extensions, Extension{
 			Duration:      d,
 			Reason:        reason,
@@ -201,6 +202,7 @@ func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // id (a round filed before approval messages went through the outbox),
 // unless the round was decided or closed first.
 func (s *Service) askExtension(ctx context.Context, id string, round int) {
+	ro := s.approversOf(ctx, id, false)
 	_, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusActive || round != len(r.Extensions)-1 {
 			return Change{}, errNoChange
@@ -213,7 +215,7 @@ func (s *Service) askExtension(ctx context.Context, id string, round int) {
 		if !ok {
 			return Change{}, errNoChange // mayDecideExtension refuses every click; the grant ends as it was
 		}
-		e.Asked = askTargets(r, res)
+		e.Asked = askTargets(r, res, ro)
 		return Change{Notices: []Notice{{At: s.now(), RequestID: r.ID, Ask: e.Asked, Round: round + 1}}}, nil
 	})
 	if err != nil {
@@ -255,9 +257,9 @@ func withClosing(c Change, closing []Event) Change {
 // transaction, so that a grant the expiry sweep has seen as due is never
 // extended afterwards. It returns the events and whether the round is
 // decided.
-func (s *Service) decideExtension(r *Request, actor string, approve bool) ([]Event, bool, error) {
+func (s *Service) decideExtension(r *Request, actor string, approve bool, ro roster) ([]Event, bool, error) {
 	now := s.now()
-	e, res, err := s.mayDecideExtension(r, actor, now)
+	e, res, err := s.mayDecideExtension(r, actor, now, ro)
 	if err != nil {
 		return nil, false, err
 	}
@@ -270,11 +272,11 @@ func (s *Service) decideExtension(r *Request, actor string, approve bool) ([]Eve
 		return nil, false, Errorf(ECONFLICT, "the extension of %s can no longer be approved: the policy changed since the grant was made (%s); deny it", r.ID, c)
 	}
 	if e.HasApproved(actor) {
-		return nil, false, Errorf(ECONFLICT, "you already approved the extension of %s; it needs %d more distinct approval(s)", r.ID, e.Required-len(e.Approvals))
+		return nil, false, Errorf(ECONFLICT, "you already approved the extension of %s; it needs %s, each from a different approver", r.ID, Count(e.Required-len(e.Approvals), "more approval"))
 	}
 	e.Approvals = append(e.Approvals, Approval{Approver: actor, At: now})
 	e.Required = max(e.Required, res.Required())
-	if countingApprovals(e.Approvals, r.Requester, res) < e.Required {
+	if countingApprovals(e.Approvals, r.Requester, res, ro) < e.Required {
 		return []Event{s.extensionEvent(r, ActionExtensionApproval, actor, now)}, false, nil
 	}
 	// The policy may have shrunk max_duration since the extension was asked.
@@ -289,7 +291,7 @@ func (s *Service) decideExtension(r *Request, actor string, approve bool) ([]Eve
 
 // mayDecideExtension checks that actor may decide the pending extension of
 // r now, with the rules of mayDecide, and returns it.
-func (s *Service) mayDecideExtension(r *Request, actor string, now time.Time) (*Extension, Resource, error) {
+func (s *Service) mayDecideExtension(r *Request, actor string, now time.Time, ro roster) (*Extension, Resource, error) {
 	e := r.PendingExtension()
 	if e == nil {
 		last := r.LastExtension()
@@ -308,8 +310,9 @@ func (s *Service) mayDecideExtension(r *Request, actor string, now time.Time) (*
 	if !ok {
 		return nil, Resource{}, Errorf(ECONFLICT, "the extension of %s can no longer be decided: resource %s is not in the policy any more", r.ID, r.Resource)
 	}
-	if !res.IsApprover(actor) {
-		return nil, Resource{}, Errorf(EFORBIDDEN, "you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers))
+	if !ro.in(res.Approvers, actor) {
+		return nil, Resource{}, ro.notIn(res.Approvers, "approvers of "+res.Name,
+			fmt.Sprintf("you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers)))
 	}
 	if actor == r.Requester && !res.AllowSelfApproval {
 		return nil, Resource{}, Errorf(EFORBIDDEN, "you cannot approve or deny the extension of your own grant; another approver of %s must decide", res.Name)

@@ -111,13 +111,14 @@ type Unreachable struct {
 
 // askTargets returns where the approval message of r goes under res: the
 // approval channel, or else every approver but the requester (unless the
-// resource allows self-approval).
-func askTargets(r *Request, res Resource) []string {
+// resource allows self-approval), each member of an approver group asked
+// by DM.
+func askTargets(r *Request, res Resource, ro roster) []string {
 	if res.ApprovalChannel != "" {
 		return []string{res.ApprovalChannel}
 	}
 	var out []string
-	for _, a := range res.Approvers {
+	for _, a := range ro.expand(res.Approvers) {
 		if a == r.Requester && !res.AllowSelfApproval {
 			continue
 		}
@@ -197,7 +198,7 @@ func (s *Service) Undeliverable(ctx context.Context, u Undelivered) error {
 			}
 			r.Status = StatusFailed
 			r.EndedAt = now
-			r.LastError = why
+			r.LastError, r.Explanation = why, why
 			ev.Outcome = string(StatusFailed)
 			ev.Detail = "approval failed: " + why
 			return told(ev, true), nil

@@ -3,6 +3,7 @@ package approvals
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,14 +27,21 @@ type Resource struct {
 	Description string
 	// Provider names the plugin that grants it: github, postgres, exec.
 	Provider string
+	// System, when set, is what people call the system the access is to
+	// ("Payroll"), shown in messages instead of the provider's name.
+	System string
 	// IdentityKey is the key looked up in Policy.Identities; default Provider.
 	IdentityKey string
 	// Settings is the provider block of the policy (for example
 	// {"org":"acme","team":"payments-admins"}), opaque to this package. A
 	// copy travels with every request so that a grant is revoked with the
 	// settings it was made with, whatever the policy says later.
-	Settings          json.RawMessage
+	Settings json.RawMessage
+	// Approvers decide requests; Requesters, when set, are the only ones
+	// who may request the resource (otherwise anyone with an identity
+	// for it). Both hold member IDs and user group IDs (S…).
 	Approvers         []string
+	Requesters        []string
 	ApprovalChannel   string
 	ApprovalsRequired int
 	MaxDuration       time.Duration
@@ -51,20 +59,39 @@ const (
 	DriftRevoke = "revoke"
 )
 
-// Resource returns the resource called name.
+// Resource returns the resource called name. Case is ignored, since
+// people type names as they remember them; the policy refuses two
+// resources whose names differ only in case, so at most one matches.
 func (p *Policy) Resource(name string) (Resource, bool) {
 	for _, r := range p.Resources {
 		if r.Name == name {
 			return r, true
 		}
 	}
+	for _, r := range p.Resources {
+		if strings.EqualFold(r.Name, name) {
+			return r, true
+		}
+	}
 	return Resource{}, false
 }
 
-// IsAdmin reports whether the Slack user is an admin.
+// SystemName returns what messages call the system behind the resource:
+// its System, or else its provider's name.
+func (r Resource) SystemName() string {
+	if r.System != "" {
+		return r.System
+	}
+	return r.Provider
+}
+
+// IsAdmin reports whether the Slack user is named an admin. Admins named
+// through a user group are found by the Service, which resolves groups.
 func (p *Policy) IsAdmin(user string) bool { return slices.Contains(p.Admins, user) }
 
-// IsApprover reports whether the Slack user approves the resource.
+// IsApprover reports whether the Slack user is named an approver of the
+// resource. Approvers named through a user group are found by the
+// Service, which resolves groups.
 func (r Resource) IsApprover(user string) bool { return slices.Contains(r.Approvers, user) }
 
 // Required returns the number of distinct approvals the resource needs.
@@ -85,12 +112,15 @@ func (p *Policy) IdentityFor(user string, r Resource) (string, bool) {
 	return id, ok && id != ""
 }
 
-// Requestable returns the resources the user may request: those for which
-// the user has an identity at the provider.
+// Requestable returns the resources the user may request as far as the
+// policy alone tells: those for which the user has an identity at the
+// provider and, where the resource names its requesters, is named among
+// them. Membership of user groups is not known here, so a resource open
+// only to a group is left out; Service.Requestable resolves groups.
 func (p *Policy) Requestable(user string) []Resource {
 	var out []Resource
 	for _, r := range p.Resources {
-		if _, ok := p.IdentityFor(user, r); ok {
+		if _, ok := p.IdentityFor(user, r); ok && (len(r.Requesters) == 0 || slices.Contains(r.Requesters, user)) {
 			out = append(out, r)
 		}
 	}

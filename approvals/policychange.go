@@ -89,6 +89,15 @@ func DiffPolicies(a, b *Policy) string {
 		if !slices.Equal(old.Approvers, r.Approvers) {
 			out = append(out, fmt.Sprintf("%s approvers: %v -> %v", r.Name, old.Approvers, r.Approvers))
 		}
+		if !slices.Equal(old.Requesters, r.Requesters) {
+			out = append(out, fmt.Sprintf("%s requesters: %v -> %v", r.Name, old.Requesters, r.Requesters))
+		}
+		if old.Name != r.Name {
+			out = append(out, fmt.Sprintf("resource renamed: %s -> %s", old.Name, r.Name))
+		}
+		if old.System != r.System {
+			out = append(out, fmt.Sprintf("%s system: %q -> %q", r.Name, old.System, r.System))
+		}
 		if old.Required() != r.Required() {
 			out = append(out, fmt.Sprintf("%s approvals_required: %d -> %d", r.Name, old.Required(), r.Required()))
 		}

@@ -50,13 +50,15 @@ type MessageRef struct {
 
 // Request is a request for access and, once granted, the grant itself.
 type Request struct {
-	ID        string        `json:"id"`
-	Requester string        `json:"requester"` // Slack user ID
-	Resource  string        `json:"resource"`
-	Provider  string        `json:"provider"`
-	Identity  string        `json:"identity"` // account at the provider
-	Duration  time.Duration `json:"duration"`
-	Reason    string        `json:"reason"`
+	ID        string `json:"id"`
+	Requester string `json:"requester"` // Slack user ID
+	Resource  string `json:"resource"`
+	Provider  string `json:"provider"`
+	// System is the resource's System when filed, for messages.
+	System   string        `json:"system,omitempty"`
+	Identity string        `json:"identity"` // account at the provider
+	Duration time.Duration `json:"duration"`
+	Reason   string        `json:"reason"`
 	// Settings is the snapshot of the resource's provider settings.
 	Settings json.RawMessage `json:"settings"`
 	// Required is the number of distinct approvals needed, fixed at submit.
@@ -92,6 +94,11 @@ type Request struct {
 	RevokeRetryAt  time.Time `json:"revoke_retry_at,omitzero"`
 	RevokeFailures int       `json:"revoke_failures,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
+	// Explanation, when set, says why the request failed in words the
+	// requester may read. It is empty when the cause is a provider's
+	// error, whose detail (an API answer, a program's output) goes to the
+	// audit channel and the log only.
+	Explanation string `json:"explanation,omitempty"`
 
 	EndedAt time.Time `json:"ended_at,omitzero"`
 	EndedBy string    `json:"ended_by,omitempty"`
@@ -110,6 +117,15 @@ type Request struct {
 	// first; only the last can be pending. ExpiresAt already includes every
 	// approved one; Duration stays what was asked for at submit.
 	Extensions []Extension `json:"extensions,omitempty"`
+}
+
+// SystemName returns what messages call the system the access is to:
+// the resource's System when it was filed, or else the provider's name.
+func (r *Request) SystemName() string {
+	if r.System != "" {
+		return r.System
+	}
+	return r.Provider
 }
 
 // Approvers returns the Slack IDs of everyone who approved, in order.

@@ -20,6 +20,9 @@ type Config struct {
 	Store     Store
 	Providers map[string]Provider // by the policy's provider name
 	Policy    *Policy
+	// Directory resolves the user groups a policy names; without one, a
+	// user group counts as having no members.
+	Directory Directory
 	// Now is the clock; it is read once per operation so that the record,
 	// its audit event and its index key share one instant. Default time.Now.
 	Now    func() time.Time
@@ -55,6 +58,7 @@ type Service struct {
 	store     Store
 	providers map[string]Provider
 	policy    atomic.Pointer[Policy]
+	directory Directory
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -86,6 +90,7 @@ func New(cfg Config) *Service {
 	s := &Service{
 		store:          cfg.Store,
 		providers:      cfg.Providers,
+		directory:      cfg.Directory,
 		now:            cfg.Now,
 		log:            cfg.Logger,
 		attempts:       cfg.Attempts,
@@ -199,7 +204,14 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	p := s.Policy()
 	res, ok := p.Resource(resource)
 	if !ok {
-		return nil, Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+		return nil, unknownResource(resource, s.Requestable(ctx, actor))
+	}
+	if len(res.Requesters) > 0 {
+		ro := s.resolve(ctx, false, res.Requesters)
+		if !ro.mayRequest(res, actor) {
+			return nil, ro.notIn(res.Requesters, "requesters of "+res.Name,
+				fmt.Sprintf("%s can be requested only by %s; ask an admin if you need it", res.Name, mentions(res.Requesters)))
+		}
 	}
 	identity, ok := p.IdentityFor(actor, res)
 	if !ok {
@@ -232,6 +244,7 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 		Requester: actor,
 		Resource:  res.Name,
 		Provider:  res.Provider,
+		System:    res.System,
 		Identity:  identity,
 		Duration:  d,
 		Reason:    reason,
@@ -264,6 +277,19 @@ func checkReasonLength(reason string) error {
 	return nil
 }
 
+// unknownResource is the error for a resource name that matches none,
+// with the closest name the user may request when one is close.
+func unknownResource(name string, requestable []Resource) error {
+	names := make([]string, len(requestable))
+	for i, r := range requestable {
+		names[i] = r.Name
+	}
+	if best := Closest(name, names); best != "" {
+		return Errorf(EINVALID, "unknown resource %q; did you mean %s? `/access resources` lists what you can request", name, best)
+	}
+	return Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", name)
+}
+
 // ask closes a new request as "already held" when the provider says the
 // requester has the access already, and otherwise queues its approval
 // message for the approvers.
@@ -286,6 +312,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 		return
 	}
 	now := s.now()
+	ro := s.approversOf(ctx, id, false)
 	_, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusPending || len(r.Asked) > 0 || len(r.Messages) > 0 {
 			return Change{}, errNoChange
@@ -293,7 +320,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 		res, ok := s.Policy().Resource(r.Resource)
 		var targets []string
 		if ok {
-			targets = askTargets(r, res)
+			targets = askTargets(r, res, ro)
 		}
 		if len(targets) == 0 {
 			// Nobody can decide: close it rather than leave it waiting.
@@ -301,7 +328,7 @@ func (s *Service) ask(ctx context.Context, id string) {
 			if ok {
 				why = "resource " + r.Resource + " has no approver other than the requester and no approval channel"
 			}
-			r.Status, r.EndedAt, r.LastError = StatusFailed, now, why
+			r.Status, r.EndedAt, r.LastError, r.Explanation = StatusFailed, now, why, why
 			ev := s.event(r, ActionGrantFailed, SystemActor, now)
 			ev.Outcome, ev.Detail = string(StatusFailed), why
 			return told(ev, true), nil
@@ -375,6 +402,7 @@ func (s *Service) ApproveFrom(ctx context.Context, actor, id string, msg Message
 }
 
 func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	ro := s.approversOf(ctx, id, true)
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
@@ -383,15 +411,15 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
-			evs, done, err := s.decideExtension(r, actor, true)
+			evs, done, err := s.decideExtension(r, actor, true, ro)
 			decided = done
 			return extensionChange(evs), err
 		}
-		if err := s.mayDecide(r, actor); err != nil {
+		if err := s.mayDecide(r, actor, ro); err != nil {
 			return Change{}, err
 		}
 		if r.HasApproved(actor) {
-			return Change{}, Errorf(ECONFLICT, "you already approved %s; it needs %d more distinct approval(s)", r.ID, r.Required-len(r.Approvals))
+			return Change{}, Errorf(ECONFLICT, "you already approved %s; it needs %s, each from a different approver", r.ID, Count(r.Required-len(r.Approvals), "more approval"))
 		}
 		res, _ := s.Policy().Resource(r.Resource) // mayDecide found it
 		if changed = s.changedSinceFiled(r, res); changed != "" {
@@ -400,6 +428,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 			r.Status = StatusFailed
 			r.EndedAt = now
 			r.LastError = "the policy changed since the request was filed (" + changed + "); nothing was granted, file a new request"
+			r.Explanation = r.LastError
 			ev := s.event(r, ActionGrantFailed, SystemActor, now)
 			ev.Outcome = string(StatusFailed)
 			ev.Detail = r.LastError
@@ -409,7 +438,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		// A threshold raised since filing applies; earlier approvals count
 		// only while their approvers may still approve.
 		r.Required = max(r.Required, res.Required())
-		if countingApprovals(r.Approvals, r.Requester, res) < r.Required {
+		if countingApprovals(r.Approvals, r.Requester, res, ro) < r.Required {
 			return told(s.event(r, ActionApproval, actor, now), false), nil
 		}
 		decided = true
@@ -454,6 +483,7 @@ func (s *Service) DenyFrom(ctx context.Context, actor, id string, msg MessageRef
 }
 
 func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*Request, error) {
+	ro := s.approversOf(ctx, id, true)
 	now := s.now()
 	extension := false
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
@@ -461,10 +491,10 @@ func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*
 			return Change{}, err
 		}
 		if extension = r.Status == StatusActive && len(r.Extensions) > 0; extension {
-			evs, _, err := s.decideExtension(r, actor, false)
+			evs, _, err := s.decideExtension(r, actor, false, ro)
 			return extensionChange(evs), err
 		}
-		if err := s.mayDecide(r, actor); err != nil {
+		if err := s.mayDecide(r, actor, ro); err != nil {
 			return Change{}, err
 		}
 		r.Status = StatusDenied
@@ -482,8 +512,10 @@ func (s *Service) deny(ctx context.Context, actor, id string, msg MessageRef) (*
 
 // mayDecide checks that actor may approve or deny r now. Approvers are read
 // from the policy in force, so removing someone from a resource's approvers
-// takes effect at once, also for requests already pending.
-func (s *Service) mayDecide(r *Request, actor string) error {
+// takes effect at once, also for requests already pending; so does
+// removing them from a user group among the approvers, since ro is read
+// from Slack at the click.
+func (s *Service) mayDecide(r *Request, actor string, ro roster) error {
 	if r.Status != StatusPending {
 		return Errorf(ECONFLICT, "%s is already %s", r.ID, describeDecision(r))
 	}
@@ -491,8 +523,9 @@ func (s *Service) mayDecide(r *Request, actor string) error {
 	if !ok {
 		return Errorf(ECONFLICT, "%s can no longer be decided: resource %s is not in the policy any more", r.ID, r.Resource)
 	}
-	if !res.IsApprover(actor) {
-		return Errorf(EFORBIDDEN, "you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers))
+	if !ro.in(res.Approvers, actor) {
+		return ro.notIn(res.Approvers, "approvers of "+res.Name,
+			fmt.Sprintf("you are not an approver of %s; its approvers are %s", res.Name, mentions(res.Approvers)))
 	}
 	if actor == r.Requester && !res.AllowSelfApproval {
 		return Errorf(EFORBIDDEN, "you cannot approve or deny your own request; another approver of %s must decide", res.Name)
@@ -557,12 +590,13 @@ func sameJSON(a, b json.RawMessage) bool {
 }
 
 // countingApprovals returns how many approvals count under res as it is
-// now: those of people who are still its approvers, and the requester's
-// own only while self-approval is allowed.
-func countingApprovals(approvals []Approval, requester string, res Resource) int {
+// now: those of people who are still its approvers (named, or members of
+// an approver group as ro found it), and the requester's own only while
+// self-approval is allowed.
+func countingApprovals(approvals []Approval, requester string, res Resource, ro roster) int {
 	n := 0
 	for _, a := range approvals {
-		if res.IsApprover(a.Approver) && (a.Approver != requester || res.AllowSelfApproval) {
+		if ro.in(res.Approvers, a.Approver) && (a.Approver != requester || res.AllowSelfApproval) {
 			n++
 		}
 	}
@@ -589,13 +623,18 @@ func mentionActor(actor string) string {
 	return "<@" + actor + ">"
 }
 
-func mentions(users []string) string {
+// mentions renders member and user group IDs as Slack mentions.
+func mentions(ids []string) string {
 	out := ""
-	for i, u := range users {
+	for i, id := range ids {
 		if i > 0 {
 			out += ", "
 		}
-		out += "<@" + u + ">"
+		if IsGroup(id) {
+			out += "<!subteam^" + id + ">"
+		} else {
+			out += "<@" + id + ">"
+		}
 	}
 	return out
 }

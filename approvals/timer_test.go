@@ -127,6 +127,7 @@ type concurrencyProvider struct {
 	inflight int
 	peak     int
 	full     chan struct{}
+	fullOnce sync.Once
 }
 
 func (p *concurrencyProvider) Revoke(ctx context.Context, req RevokeRequest) error {
@@ -134,7 +135,8 @@ func (p *concurrencyProvider) Revoke(ctx context.Context, req RevokeRequest) err
 	p.inflight++
 	p.peak = max(p.peak, p.inflight)
 	if p.inflight == p.limit {
-		close(p.full)
+		// Later batches reach the limit again: the channel is closed once.
+		p.fullOnce.Do(func() { close(p.full) })
 	}
 	p.mu.Unlock()
 	select {

@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -23,13 +24,24 @@ type HolderIndex interface {
 func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, error) {
 	p := s.Policy()
 	res, known := p.Resource(resource)
-	admin := p.IsAdmin(actor)
+	var approvers []string
+	if known {
+		approvers = res.Approvers
+	}
+	ro := s.resolve(ctx, true, p.Admins, approvers)
+	admin := ro.in(p.Admins, actor)
 	unknown := Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
 	switch {
 	case !known && !admin:
 		return nil, unknown
-	case known && !admin && !res.IsApprover(actor):
+	case known && !admin && !ro.in(res.Approvers, actor):
+		if both := slices.Concat(p.Admins, res.Approvers); len(ro.unresolved(both)) > 0 {
+			return nil, ro.notIn(both, "approvers of "+res.Name+" or admins", "")
+		}
 		return nil, Errorf(EFORBIDDEN, "only the approvers of %s (%s) and admins can see who holds it", res.Name, mentions(res.Approvers))
+	}
+	if known {
+		resource = res.Name // as stored on its requests, whatever the case typed
 	}
 	holders, err := s.holdersAt(ctx, resource, s.now())
 	if err != nil {

@@ -77,7 +77,7 @@ func auditState(r *approvals.Request) string {
 			s += fmt.Sprintf("; revocation requested by %s", mention(r.RevokeRequestedBy))
 		}
 		if r.RevokeFailures > 0 {
-			s += fmt.Sprintf("; revoke failed %d time(s)", r.RevokeFailures)
+			s += "; revoke failed " + approvals.Count(r.RevokeFailures, "time")
 			if !r.RevokeRetryAt.IsZero() {
 				s += ", next try " + when(r.RevokeRetryAt)
 			}

@@ -282,14 +282,16 @@ func (b *Bot) errorText(err error, what, user string) string {
 	return ":warning: " + errorMarkup(approvals.ErrorMessage(err))
 }
 
-// mentionToken matches a user mention once escaped, &lt;@U…&gt;.
-var mentionToken = regexp.MustCompile(`&lt;@([UW][A-Z0-9]+)&gt;`)
+// mentionToken matches, once escaped, the mentions approvals writes: a
+// user (&lt;@U…&gt;), a user group (&lt;!subteam^S…&gt;) or a channel
+// (&lt;#C…&gt;), by ID only, so no label or URL can ride along.
+var mentionToken = regexp.MustCompile(`&lt;(@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|#[CG][A-Z0-9]+)&gt;`)
 
 // errorMarkup makes an error message from approvals safe as mrkdwn. Such
 // messages may quote what a user typed (a resource name, a reason), so
-// everything is escaped; the user mentions approvals writes (<@U…>) are
-// then the only markup let through. A link or a <!channel> typed by
+// everything is escaped; the mentions approvals writes (<@U…>,
+// <!subteam^S…>, <#C…>, IDs only) are then the only markup let through. A link or a <!channel> typed by
 // someone never becomes live, whoever is shown the error.
 func errorMarkup(msg string) string {
-	return mentionToken.ReplaceAllString(escape(msg), "<@$1>")
+	return mentionToken.ReplaceAllString(escape(msg), "<$1>")
 }

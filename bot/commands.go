@@ -61,7 +61,7 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		}
 		return ephemeral(listText(rs))
 	case commands.Resources:
-		return ephemeral(resourcesText(b.svc.Resources(user)))
+		return ephemeral(resourcesText(b.svc.Requestable(ctx, user)))
 	case commands.Revoke:
 		r, err := b.svc.Revoke(ctx, user, c.ID)
 		if err != nil {
@@ -126,11 +126,15 @@ func resourcesText(rs []approvals.Resource) string {
 	var b strings.Builder
 	b.WriteString("*You can request*\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "• *%s* — up to %s", escape(r.Name), approvals.FormatDuration(r.MaxDuration))
+		fmt.Fprintf(&b, "• *%s*", escape(r.Name))
+		if r.System != "" {
+			fmt.Fprintf(&b, " (%s)", escape(r.System))
+		}
+		fmt.Fprintf(&b, " — up to %s", approvals.FormatDuration(r.MaxDuration))
 		if r.MinDuration > 0 {
 			fmt.Fprintf(&b, ", at least %s", approvals.FormatDuration(r.MinDuration))
 		}
-		fmt.Fprintf(&b, "; %d approval(s) from %s", r.Required(), mentionList(r.Approvers))
+		fmt.Fprintf(&b, "; %s from %s", approvals.Count(r.Required(), "approval"), mentionList(r.Approvers))
 		if r.Description != "" {
 			fmt.Fprintf(&b, "\n    _%s_", escape(r.Description))
 		}

@@ -175,7 +175,7 @@ func TestRequesterDMs(t *testing.T) {
 		approvals.ActionGranted:     {"until", start.Add(time.Hour).Format(time.RFC3339), "invitation sent", "/access revoke ar-test"},
 		approvals.ActionDenied:      {"denied by <@" + bob + ">"},
 		approvals.ActionAlreadyHeld: {"already hold"},
-		approvals.ActionGrantFailed: {"failed", "team not found"},
+		approvals.ActionGrantFailed: {"failed: the provider refused it", "audit channel"}, // never the provider's words
 		approvals.ActionRevoked:     {"revoked by <@" + bob + ">"},
 		approvals.ActionExpired:     {"expired"},
 		approvals.ActionCancelled:   {"cancelled"},

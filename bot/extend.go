@@ -35,7 +35,7 @@ func approvalMessage(r *approvals.Request) (string, []slack.Block) {
 func extensionSummary(r *approvals.Request, e *approvals.Extension) string {
 	return fmt.Sprintf("%s asks for *%s more* on *%s* (as `%s` at %s).\n*Now until:* %s\n*If approved, until:* %s\n*Reason:* %s",
 		mention(r.Requester), approvals.FormatDuration(e.Duration), escape(r.Resource),
-		userText(r.Identity, 200), escape(r.Provider), when(e.FromExpiresAt), when(e.ToExpiresAt),
+		userText(r.Identity, 200), escape(r.SystemName()), when(e.FromExpiresAt), when(e.ToExpiresAt),
 		reasonText(e.Reason, maxReason))
 }
 

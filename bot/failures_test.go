@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,8 +55,44 @@ func TestGrantFailed(t *testing.T) {
 	if len(dms) != 1 {
 		t.Fatalf("%d DMs to the requester", len(dms))
 	}
-	mustContain(t, "requester DM", dms[0].Text, "failed", id)
-	mustContain(t, "audit post", h.auditPost("grant failed", id), "failed", "<@"+alice+">", "payments-admin")
+	// One plain sentence with the ID; the provider's answer is for admins.
+	want := "Granting *payments-admin* for request `" + id + "` failed: the provider refused it. An admin can see the detail in the audit channel."
+	mustContain(t, "requester DM", dms[0].Text, want)
+	for _, leak := range []string{"422", "Unprocessable", "http", "/orgs/", "PUT"} {
+		if strings.Contains(dms[0].Text, leak) || strings.Contains(cur.AllText(), leak) {
+			t.Errorf("the requester's DM or the approval message shows the provider's detail %q:\n%s\n%s", leak, dms[0].Text, cur.AllText())
+		}
+	}
+	audit := h.auditPost("grant failed", id)
+	mustContain(t, "audit post", audit, "failed", "<@"+alice+">", "payments-admin", "422")
+}
+
+// TestGrantFailedNamesTheSystem checks that a resource's system is named
+// in messages instead of its provider.
+func TestGrantFailedNamesTheSystem(t *testing.T) {
+	h := newHarness(t)
+	p := testPolicy()
+	p.Resources[0].System = "Payments GitHub"
+	p.Hash = "with-system"
+	if err := h.svc.SetPolicy(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	rep := h.command(alice, "request Payments-Admin 2 hours hotfix")
+	id := requestIDPattern.FindString(rep.Text)
+	if id == "" {
+		t.Fatalf("not filed: %q", rep.Text)
+	}
+	h.settle()
+	ref := h.approvalRef(id)
+	mustContain(t, "approval message", h.current(ref).AllText(), "at Payments GitHub", "*2h*")
+	h.github.FailNext(http.MethodPut, aliceTeamPath, http.StatusUnprocessableEntity, 1)
+	h.click(bob, bot.ActionApprove, id, ref)
+	h.settle()
+	dms := h.slack.DMs(alice)
+	if len(dms) != 1 {
+		t.Fatalf("%d DMs to the requester", len(dms))
+	}
+	mustContain(t, "requester DM", dms[0].Text, "failed: Payments GitHub refused it.", id)
 }
 
 // TestRevokeFailed checks that a failed revoke is reported as "failed" and

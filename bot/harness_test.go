@@ -193,6 +193,7 @@ func newHarness(t testing.TB) *harness {
 		Store:        db,
 		Providers:    map[string]approvals.Provider{github.Name: gh},
 		Policy:       testPolicy(),
+		Directory:    bot.NewDirectory(client, 0, h.clock.Now),
 		Now:          h.clock.Now,
 		Logger:       log,
 		RetryBackoff: time.Millisecond,

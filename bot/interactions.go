@@ -9,7 +9,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/accessbot/accessbot/approvals"
-	"github.com/accessbot/accessbot/commands"
 )
 
 // The request modal's callback, block and action IDs.
@@ -132,7 +131,7 @@ func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool)
 	}
 
 	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a resource"), ActionModalResource, options...)
-	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d"), ActionModalDuration)
+	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d, 2 hours"), ActionModalDuration)
 	reason := slack.NewPlainTextInputBlockElement(plain("Ticket, incident, what you will do"), ActionModalReason)
 	reason.Multiline = true
 	reason.MaxLength = maxReasonInput
@@ -160,7 +159,7 @@ func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool)
 // command: waiting at most viewsOpenTimeout keeps the answer inside
 // Slack's deadline, and a failure can still be answered with usage text.
 func (b *Bot) openModal(ctx context.Context, cmd slack.SlashCommand) error {
-	view, ok := requestModal(b.svc.Resources(cmd.UserID))
+	view, ok := requestModal(b.svc.Requestable(ctx, cmd.UserID))
 	if !ok {
 		return errNothingRequestable
 	}
@@ -185,7 +184,7 @@ func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any
 	if resource == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalResource: "Choose a resource."})
 	}
-	d, err := commands.ParseDuration(durText)
+	d, err := approvals.ParseDuration(durText)
 	if err != nil {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: fieldError(err)})
 	}

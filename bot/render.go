@@ -103,13 +103,16 @@ func cut(s string, max int) string {
 	return out + "…"
 }
 
-// mention renders a Slack user ID as a mention, and the system actor by
-// name. Anything that is not shaped like a Slack ID is shown as escaped
-// text rather than interpreted.
+// mention renders a Slack user ID as a mention, a user group ID as a
+// group mention, and the system actor by name. Anything that is not
+// shaped like a Slack ID is shown as escaped text rather than
+// interpreted.
 func mention(user string) string {
 	switch {
 	case user == approvals.SystemActor:
 		return "accessbot"
+	case approvals.IsGroup(user) && isSlackID(user):
+		return "<!subteam^" + user + ">"
 	case isSlackID(user):
 		return "<@" + user + ">"
 	default:
@@ -164,7 +167,7 @@ func contextBlock(blockID, text string) *slack.ContextBlock {
 func requestSummary(r *approvals.Request) string {
 	return fmt.Sprintf("%s requests access to *%s* for *%s* (as `%s` at %s).\n*Reason:* %s",
 		mention(r.Requester), escape(r.Resource), approvals.FormatDuration(r.Duration),
-		userText(r.Identity, 200), escape(r.Provider), reasonText(r.Reason, maxReason))
+		userText(r.Identity, 200), escape(r.SystemName()), reasonText(r.Reason, maxReason))
 }
 
 // approvalStatus describes where the request stands, for its approval
@@ -186,7 +189,7 @@ func approvalStatus(r *approvals.Request) string {
 			mentionList(r.Approvers()), len(r.Approvals), r.Required)
 	case approvals.StatusActive:
 		if r.GrantUncertain {
-			return fmt.Sprintf(":x: *Grant failed*: %s. The provider may have granted part of it, so accessbot is removing it; the revoke is retried until it succeeds.%s", userText(r.LastError, maxDetail), approved)
+			return fmt.Sprintf(":x: *Grant failed*: %s. It may have granted part of it, so accessbot is removing it; the revoke is retried until it succeeds. The detail is in the audit channel.%s", refusedBy(r), approved)
 		}
 		s := fmt.Sprintf(":white_check_mark: *Granted*.%s Access until %s.", approved, when(r.ExpiresAt)) + extensionNote(r)
 		if r.RevokeRequestedBy != "" {
@@ -207,7 +210,10 @@ func approvalStatus(r *approvals.Request) string {
 	case approvals.StatusAlreadyHeld:
 		return fmt.Sprintf(":information_source: *Closed*: %s already holds this access outside accessbot; nothing was granted.%s", mention(r.Requester), approved)
 	case approvals.StatusFailed:
-		return fmt.Sprintf(":x: *Grant failed*: %s. Nothing was granted.%s", userText(r.LastError, maxDetail), approved)
+		if r.Explanation != "" {
+			return fmt.Sprintf(":x: *Grant failed*: %s. Nothing was granted.%s", userText(r.Explanation, maxDetail), approved)
+		}
+		return fmt.Sprintf(":x: *Grant failed*: %s. Nothing was granted; the detail is in the audit channel.%s", refusedBy(r), approved)
 	}
 	return "Status: " + escape(string(r.Status))
 }
@@ -246,9 +252,9 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 		return fmt.Sprintf(":white_check_mark: Your request %s for %s was approved by %s; access is being granted now.", id, res, mentionList(r.Approvers()))
 	case approvals.ActionGranted:
 		s := fmt.Sprintf(":key: You now have %s (as `%s` at %s) until %s. Request %s, approved by %s.",
-			res, userText(r.Identity, 200), escape(r.Provider), when(r.ExpiresAt), id, mentionList(r.Approvers()))
+			res, userText(r.Identity, 200), escape(r.SystemName()), when(r.ExpiresAt), id, mentionList(r.Approvers()))
 		if r.GrantNote != "" {
-			s += fmt.Sprintf("\n*Note from %s:* %s", escape(r.Provider), userText(r.GrantNote, maxDetail))
+			s += fmt.Sprintf("\n*Note from %s:* %s", escape(r.SystemName()), userText(r.GrantNote, maxDetail))
 		}
 		return s + fmt.Sprintf("\nEnd it early with `/access revoke %s`.", escape(r.ID))
 	case approvals.ActionDenied:
@@ -256,10 +262,15 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 	case approvals.ActionAlreadyHeld:
 		return fmt.Sprintf(":information_source: You already hold %s outside accessbot, so request %s was closed: nothing was granted and nothing will be revoked.", res, id)
 	case approvals.ActionGrantFailed:
-		if r.GrantUncertain {
-			return fmt.Sprintf(":x: Granting %s for request %s failed: %s. The provider may have granted part of it; accessbot is removing it, so do not rely on it. You can file a new request once it is gone.", res, id, userText(r.LastError, maxDetail))
+		// A provider's error (an API answer, a program's output) is for
+		// admins: it goes to the audit thread and the log, never here.
+		switch {
+		case r.Explanation != "":
+			return fmt.Sprintf(":x: Granting %s for request %s failed: %s. Nothing was granted; you can try again or ask an admin.", res, id, userText(r.Explanation, maxDetail))
+		case r.GrantUncertain:
+			return fmt.Sprintf(":x: Granting %s for request %s failed: %s. It may have granted part of it, so accessbot is removing that; do not rely on it. You can file a new request once it is gone. An admin can see the detail in the audit channel.", res, id, refusedBy(r))
 		}
-		return fmt.Sprintf(":x: Granting %s for request %s failed: %s. Nothing was granted; you can try again or ask an admin.", res, id, userText(r.LastError, maxDetail))
+		return fmt.Sprintf(":x: Granting %s for request %s failed: %s. An admin can see the detail in the audit channel.", res, id, refusedBy(r))
 	case approvals.ActionRevoked:
 		if r.EndedBy == r.Requester {
 			return fmt.Sprintf(":lock: You ended your access to %s (request %s) at %s; it has been removed.", res, id, when(r.EndedAt))
@@ -281,6 +292,16 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 		return s
 	}
 	return fmt.Sprintf("Request %s for %s: %s.", id, res, escape(ev.Action))
+}
+
+// refusedBy says, in one clause, that the system behind r refused a grant:
+// "the provider refused it", or "Payroll refused it" for a resource that
+// names its system.
+func refusedBy(r *approvals.Request) string {
+	if r.System != "" {
+		return escape(r.System) + " refused it"
+	}
+	return "the provider refused it"
 }
 
 // auditText is the audit channel post for ev (DESIGN.md A10): the action

@@ -67,7 +67,7 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 	}
 	revokes := make([]string, 0, len(s.RevokeFailing))
 	for _, r := range s.RevokeFailing {
-		line := fmt.Sprintf("• `%s` *%s*: %s still holds it; %d failed attempt(s)", escape(r.ID), escape(r.Resource), mention(r.Requester), r.RevokeFailures)
+		line := fmt.Sprintf("• `%s` *%s*: %s still holds it; %s", escape(r.ID), escape(r.Resource), mention(r.Requester), approvals.Count(r.RevokeFailures, "failed attempt"))
 		if !r.RevokeRetryAt.IsZero() {
 			line += ", next " + shortTime(r.RevokeRetryAt)
 		}

@@ -126,17 +126,25 @@ func Parse(text string) (Command, error) {
 		}
 		return Who{Resource: resource}, nil
 	}
+	if best := approvals.Closest(sub, subcommands); best != "" {
+		return nil, approvals.Errorf(approvals.EINVALID, "unknown command %q; did you mean /access %s? Try /access help", sub, best)
+	}
 	return nil, approvals.Errorf(approvals.EINVALID, "unknown command %q; try /access help", sub)
 }
 
+// subcommands are the words Parse knows, for "did you mean".
+var subcommands = []string{"request", "list", "resources", "revoke", "extend", "who", "help"}
+
 // durationAndReason parses the "DURATION REASON…" tail shared by request
-// and extend.
+// and extend. The duration may take several words ("2 hours", "1 hour 30
+// min"): it is the longest run of leading words that reads as one, so a
+// reason that starts with a number ("3 servers down") stays the reason.
 func durationAndReason(text, usage, example string) (time.Duration, string, error) {
-	durText, rest := next(text)
+	durText, rest := splitDuration(text)
 	if durText == "" {
 		return 0, "", approvals.Errorf(approvals.EINVALID, "a duration is required: %s, e.g. %s", usage, example)
 	}
-	d, err := ParseDuration(durText)
+	d, err := approvals.ParseDuration(durText)
 	if err != nil {
 		return 0, "", err
 	}
@@ -145,6 +153,44 @@ func durationAndReason(text, usage, example string) (time.Duration, string, erro
 		return 0, "", approvals.Errorf(approvals.EINVALID, "a reason is required: %s, e.g. %s", usage, example)
 	}
 	return d, reason, nil
+}
+
+// maxDurationWords bounds how far splitDuration looks: "1 day 2 hours 30
+// minutes" is six words.
+const maxDurationWords = 6
+
+// splitDuration splits off the leading words of text that make up a
+// duration. When none do, it returns the first word (and the second, when
+// the first is a bare number, as in "2 hourz"), so that the error quotes
+// what was typed.
+func splitDuration(text string) (dur, rest string) {
+	first, after := next(text)
+	if first == "" {
+		return "", text
+	}
+	dur, rest = first, after
+	found := false
+	words, tail := []string{first}, after
+	for len(words) <= maxDurationWords {
+		if _, err := approvals.ParseDuration(strings.Join(words, " ")); err == nil {
+			dur, rest, found = strings.Join(words, " "), tail, true
+		}
+		w, t := next(tail)
+		if w == "" {
+			break
+		}
+		words, tail = append(words, w), t
+	}
+	if !found && isNumber(first) {
+		if w, t := next(after); w != "" {
+			return first + " " + w, t
+		}
+	}
+	return dur, rest
+}
+
+func isNumber(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789.") == ""
 }
 
 // noArgs refuses arguments after a subcommand that takes none.

@@ -17,7 +17,7 @@ const help = "*/access* — just-in-time access: ask for exactly what you need, 
 	"    e.g. `/access who payments-admin`\n" +
 	"• `/access help` — this text.\n" +
 	"\n" +
-	"DURATION is a number and a unit, combinable: `45m`, `2h`, `1h30m`, `1d`, `1d12h` (s, m, h, d), up to the resource's maximum. " +
+	"DURATION is a number and a unit, combinable: `45m`, `2h`, `1h30m`, `1d`, `1.5h`, or in words: `90 minutes`, `2 hours`, `1 day`, up to the resource's maximum. " +
 	"REASON is required and kept as typed: give a ticket or incident and a few words."
 
 // Help returns the usage text of /access, in Slack mrkdwn, for an ephemeral

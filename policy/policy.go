@@ -19,7 +19,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/accessbot/accessbot/approvals"
-	"github.com/accessbot/accessbot/commands"
 )
 
 // SettingsTypes tells the loader the settings of each provider: for each
@@ -77,8 +76,10 @@ type resourceDoc struct {
 	Name              string   `yaml:"name"`
 	Description       string   `yaml:"description"`
 	Provider          string   `yaml:"provider"`
+	System            string   `yaml:"system"`
 	Identity          *string  `yaml:"identity"`
 	Approvers         []string `yaml:"approvers"`
+	Requesters        []string `yaml:"requesters"`
 	ApprovalChannel   string   `yaml:"approval_channel"`
 	ApprovalsRequired *int     `yaml:"approvals_required"`
 	MaxDuration       string   `yaml:"max_duration"`
@@ -96,7 +97,13 @@ var resourceFields, _ = structFields(reflect.TypeOf(resourceDoc{}))
 // rather than left to fail at the first click.
 var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 
+// slackGroupID matches Slack user group IDs (S…), which admins, approvers
+// and requesters accept beside member IDs.
+var slackGroupID = regexp.MustCompile(`^S[A-Z0-9]+$`)
+
 const slackIDHint = "use the member ID (like U0123ABCD): in Slack, open the person's profile, ⋮, Copy member ID"
+
+const memberOrGroupHint = "use a member ID (like U0123ABCD: in Slack, open the person's profile, ⋮, Copy member ID) or a user group ID (like S0123ABCD: in Slack, open the group under People → User groups, ⋮, Copy group ID)"
 
 // slackChannelID matches the IDs of channels the bot can post approval
 // messages to: public (C…) and private (G…, or C… for newer ones).
@@ -163,7 +170,7 @@ func (p *parser) parse(data []byte) *approvals.Policy {
 		return nil
 	}
 	pol := &approvals.Policy{Admins: doc.Admins, Identities: doc.Identities}
-	p.userIDs(valueOf(top, "admins"), "admins")
+	p.memberIDs(valueOf(top, "admins"), "admins")
 	for i := range doc.Resources {
 		if r, ok := p.resource(i, &doc.Resources[i]); ok {
 			pol.Resources = append(pol.Resources, r)
@@ -173,8 +180,8 @@ func (p *parser) parse(data []byte) *approvals.Policy {
 	return pol
 }
 
-// userIDs checks a decoded list of Slack user IDs.
-func (p *parser) userIDs(n *yaml.Node, path string) {
+// memberIDs checks a decoded list of Slack member and user group IDs.
+func (p *parser) memberIDs(n *yaml.Node, path string) {
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return // absent, or already reported as not a list
@@ -186,8 +193,8 @@ func (p *parser) userIDs(n *yaml.Node, path string) {
 		switch {
 		case item.Kind != yaml.ScalarNode:
 			// already reported by the decoder
-		case !slackUserID.MatchString(item.Value):
-			p.add(item.Line, field, "%q is not a Slack user ID: %s", item.Value, slackIDHint)
+		case !slackUserID.MatchString(item.Value) && !slackGroupID.MatchString(item.Value):
+			p.add(item.Line, field, "%q is not a Slack member or user group ID: %s", item.Value, memberOrGroupHint)
 		case seen[item.Value] > 0:
 			p.add(item.Line, field, "%s is listed twice (first at line %d)", item.Value, seen[item.Value])
 		default:
@@ -299,6 +306,7 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		Name:              rd.Name,
 		Description:       rd.Description,
 		Provider:          rd.Provider,
+		System:            strings.TrimSpace(rd.System),
 		Approvers:         rd.Approvers,
 		ApprovalChannel:   rd.ApprovalChannel,
 		ApprovalsRequired: 1,
@@ -348,6 +356,18 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		}
 	}
 
+	// system
+	if valueOf(n, "system") != nil && !refused("system") {
+		switch {
+		case r.System == "":
+			p.add(line("system"), field("system"), "must not be empty: the name people know the system by, e.g. Payroll; or leave it out")
+		case strings.IndexFunc(r.System, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+			p.add(line("system"), field("system"), "%q must be one line of text", r.System)
+		case len([]rune(r.System)) > 80:
+			p.add(line("system"), field("system"), "is %d characters long: keep it to 80 or fewer", len([]rune(r.System)))
+		}
+	}
+
 	// identity
 	if rd.Identity != nil {
 		id := *rd.Identity
@@ -359,15 +379,24 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		}
 	}
 
-	// approvers
+	// approvers and requesters
 	distinct := make(map[string]bool)
+	groups := false
 	for _, a := range rd.Approvers {
 		distinct[a] = true
+		groups = groups || approvals.IsGroup(a)
 	}
 	if len(rd.Approvers) == 0 && !refused("approvers") {
 		p.add(line("approvers"), label, "approvers is required: the Slack user IDs who approve, e.g. [U0BOB, U0CAROL]")
 	}
-	p.userIDs(valueOf(n, "approvers"), field("approvers"))
+	p.memberIDs(valueOf(n, "approvers"), field("approvers"))
+	if v := resolve(valueOf(n, "requesters")); v != nil && !refused("requesters") {
+		if v.Kind == yaml.SequenceNode && len(v.Content) == 0 || isNull(v) {
+			p.add(v.Line, field("requesters"), "is empty, so nobody could request %s: list who may, or leave requesters out to let anyone with an identity request it", rd.Name)
+		}
+		r.Requesters = rd.Requesters
+		p.memberIDs(v, field("requesters"))
+	}
 	if rd.ApprovalChannel != "" && !refused("approval_channel") {
 		if msg := channelIDProblem(rd.ApprovalChannel); msg != "" {
 			p.add(line("approval_channel"), field("approval_channel"), "%s", msg)
@@ -378,7 +407,7 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		switch {
 		case r.ApprovalsRequired < 1:
 			p.add(line("approvals_required"), field("approvals_required"), "must be at least 1, got %d", r.ApprovalsRequired)
-		case len(distinct) > 0 && r.ApprovalsRequired > len(distinct):
+		case len(distinct) > 0 && !groups && r.ApprovalsRequired > len(distinct):
 			p.add(line("approvals_required"), field("approvals_required"), "%d approvals required, but there are only %d approvers: nobody could ever get this access", r.ApprovalsRequired, len(distinct))
 		}
 	}
@@ -453,7 +482,7 @@ func (p *parser) settings(n *yaml.Node, provider, path string) json.RawMessage {
 
 // duration parses a duration field of a resource.
 func (p *parser) duration(s string, line int, field string) time.Duration {
-	d, err := commands.ParseDuration(s)
+	d, err := approvals.ParseDuration(s)
 	if err != nil {
 		msg := approvals.ErrorMessage(err)
 		if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("malformed duration %q: ", s)); ok {

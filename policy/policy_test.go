@@ -101,13 +101,16 @@ resources:
     standing: [breakglass]
   - name: payroll-export
     provider: exec
+    system: Payroll
     identity: payroll
     exec:
       command: [/usr/local/bin/payroll-access, --tenant, acme]
       timeout: 30s
       env: {PAYROLL_URL: https://payroll.internal}
       settings: {group: exporters, limits: {rows: 100}}
-    approvers: [U0HR]
+    approvers: [U0HR, S0PAYROLL]
+    requesters: [S0FINANCE, U0ALICE]
+    approvals_required: 2
     max_duration: 1h
     allow_self_approval: true
 `
@@ -154,10 +157,12 @@ func TestParseValid(t *testing.T) {
 		}, {
 			Name:              "payroll-export",
 			Provider:          "exec",
+			System:            "Payroll",
 			IdentityKey:       "payroll",
 			Settings:          json.RawMessage(`{"command":["/usr/local/bin/payroll-access","--tenant","acme"],"timeout":30000000000,"env":{"PAYROLL_URL":"https://payroll.internal"},"settings":{"group":"exporters","limits":{"rows":100}}}`),
-			Approvers:         []string{"U0HR"},
-			ApprovalsRequired: 1,
+			Approvers:         []string{"U0HR", "S0PAYROLL"},
+			Requesters:        []string{"S0FINANCE", "U0ALICE"},
+			ApprovalsRequired: 2,
 			MaxDuration:       time.Hour,
 			AllowSelfApproval: true,
 			Drift:             approvals.DriftReport,
@@ -250,7 +255,7 @@ func TestParseErrors(t *testing.T) {
     github: {org: acme, team: payments-admins}
     approvers: [U0BOB]
     max_duration: 4x
-`, []string{`policy.yaml:6: resources[0].max_duration: cannot parse "4x" as a duration: use Go duration syntax plus d for days`}},
+`, []string{`policy.yaml:6: resources[0].max_duration: cannot parse "4x" as a duration: use a number and a unit`}},
 		{"zero duration", "resources:\n" + strings.Replace(resource, "4h", "0s", 1),
 			[]string{`policy.yaml:6: resources[0].max_duration: duration "0s" must be positive`}},
 		{"missing name", `resources:
@@ -330,11 +335,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad drift", "resources:\n" + resource + "    drift: delete\n",
 			[]string{`policy.yaml:7: resources[0].drift: must be report or revoke, got "delete"`}},
 		{"approver not a Slack ID", "resources:\n" + strings.Replace(resource, "[U0BOB, U0CAROL]", "[U0BOB, \"@carol\"]", 1),
-			[]string{`policy.yaml:5: resources[0].approvers[1]: "@carol" is not a Slack user ID`}},
+			[]string{`policy.yaml:5: resources[0].approvers[1]: "@carol" is not a Slack member or user group ID`}},
 		{"approver twice", "resources:\n" + strings.Replace(resource, "[U0BOB, U0CAROL]", "[U0BOB, U0BOB]", 1),
 			[]string{`policy.yaml:5: resources[0].approvers[1]: U0BOB is listed twice`}},
 		{"admin not a Slack ID", "admins: [bob]\nresources:\n" + resource,
-			[]string{`policy.yaml:1: admins[0]: "bob" is not a Slack user ID`}},
+			[]string{`policy.yaml:1: admins[0]: "bob" is not a Slack member or user group ID`}},
 		{"identity user not a Slack ID", "identities:\n  alice: {github: alice-gh}\nresources:\n" + resource,
 			[]string{`policy.yaml:2: identities: "alice" is not a Slack user ID`}},
 		{"unknown identity key", "identities:\n  U0ALICE: {githb: alice-gh}\nresources:\n" + resource,
@@ -364,6 +369,18 @@ func TestParseErrors(t *testing.T) {
 			[]string{`policy.yaml:7: resources[0].approval_channel: "#approvals" is a channel name, not a channel ID`, "C0123ABCD", "channel's details"}},
 		{"user ID for approval_channel", "resources:\n" + resource + "    approval_channel: U0BOB\n",
 			[]string{`policy.yaml:7: resources[0].approval_channel: "U0BOB" is a user ID, not a channel ID`, "leave approval_channel out", "channel's details"}},
+		{"empty requesters", "resources:\n" + resource + "    requesters: []\n",
+			[]string{`policy.yaml:7: resources[0].requesters: is empty, so nobody could request payments-admin`}},
+		{"requester not an ID", "resources:\n" + resource + "    requesters: [\"@finance\"]\n",
+			[]string{`policy.yaml:7: resources[0].requesters[0]: "@finance" is not a Slack member or user group ID`, "Copy group ID"}},
+		{"more approvals than named approvers", "resources:\n" + strings.Replace(resource, "max_duration", "approvals_required: 3\n    max_duration", 1),
+			[]string{`resources[0].approvals_required: 3 approvals required, but there are only 2 approvers`}},
+		{"empty system", "resources:\n" + resource + "    system: \"  \"\n",
+			[]string{`policy.yaml:7: resources[0].system: must not be empty`}},
+		{"system of two lines", "resources:\n" + resource + "    system: \"Pay\\nroll\"\n",
+			[]string{`policy.yaml:7: resources[0].system: "Pay\nroll" must be one line of text`}},
+		{"names differing only in case", "resources:\n" + resource + strings.Replace(resource, "payments-admin", "Payments-Admin", 1),
+			[]string{`resources[1].name: duplicate resource name "Payments-Admin" (first at line 2)`}},
 		{"lower-case approval_channel", "resources:\n" + resource + "    approval_channel: approvals\n",
 			[]string{`policy.yaml:7: resources[0].approval_channel: "approvals" is not a channel ID: use the channel ID`}},
 	}
@@ -408,7 +425,7 @@ resources:
 	want := []string{
 		`policy.yaml:3: resources[0] (payments-admin): approvers is required: the Slack user IDs who approve, e.g. [U0BOB, U0CAROL]`,
 		`policy.yaml:6: resources[0] (payments-admin): unknown field "approver" (did you mean "approvers"?)`,
-		`policy.yaml:7: resources[0].max_duration: cannot parse "4x" as a duration: use Go duration syntax plus d for days, e.g. 45m, 2h, 1h30m, 1d`,
+		`policy.yaml:7: resources[0].max_duration: cannot parse "4x" as a duration: use a number and a unit, e.g. 45m, 2h, 1h30m, 1d, 90 minutes, 2 hours`,
 		`policy.yaml:10: resources[1].postgres: unknown field "rol" (did you mean "role"?)`,
 		`policy.yaml:13: resources[1].drift: must be report or revoke, got "sometimes"`,
 	}

@@ -34,7 +34,9 @@ const (
 type Call struct {
 	// Method is the Web API method, for example "chat.postMessage", or
 	// "response_url" for a post to a response_url the fake handed out.
-	Method  string
+	Method string
+	// Channel is the channel of the call, or the user group of
+	// usergroups.users.list.
 	Channel string
 	// User is chat.postEphemeral's user, conversations.open's users, or the
 	// user a response_url belongs to.
@@ -85,7 +87,8 @@ type Server struct {
 	calls      []Call
 	violations []string
 	failures   map[string][]Failure
-	messages   map[string]Call // channel+"/"+ts -> current state
+	messages   map[string]Call     // channel+"/"+ts -> current state
+	groups     map[string][]string // user group ID -> member IDs
 	seq        int64
 	trouble    trouble
 
@@ -102,7 +105,7 @@ func NewServer(t testing.TB) *Server {
 // Start starts a fake Slack outside tests (accessbot demo). Close it when
 // done.
 func Start() *Server {
-	s := &Server{failures: map[string][]Failure{}, messages: map[string]Call{}}
+	s := &Server{failures: map[string][]Failure{}, messages: map[string]Call{}, groups: map[string][]string{}}
 	s.socket.acks = map[string]chan json.RawMessage{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
@@ -151,6 +154,14 @@ func (s *Server) FailNext(method string, n int, f Failure) {
 	for range n {
 		s.failures[method] = append(s.failures[method], f)
 	}
+}
+
+// SetGroup makes user group group (an ID S…) have exactly members, as
+// usergroups.users.list reports them; call it again to change them.
+func (s *Server) SetGroup(group string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[group] = append([]string{}, members...)
 }
 
 // Calls returns every recorded call, failed ones included, in order.
@@ -482,6 +493,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"ok": true, "channel": map[string]any{"id": c.Channel, "is_im": true, "user": users[0]},
 		})
+	case "usergroups.users.list":
+		// https://api.slack.com/methods/usergroups.users.list
+		group := p["usergroup"]
+		c.Channel = group
+		if group == "" {
+			fail("invalid_arguments")
+			return
+		}
+		members, ok := s.groups[group]
+		if !ok {
+			fail("no_such_subteam")
+			return
+		}
+		s.calls = append(s.calls, c)
+		if members == nil {
+			members = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "users": members})
 	case "views.open":
 		if c.TriggerID == "" {
 			fail("invalid_trigger_id")

@@ -238,3 +238,28 @@ func TestConcurrentUse(t *testing.T) {
 		seen[p.TS] = true
 	}
 }
+
+func TestUserGroupMembers(t *testing.T) {
+	s := slackfake.NewServer(t)
+	c := s.Client()
+	ctx := context.Background()
+	s.SetGroup("S0OPS", "U1", "U2")
+	got, err := c.GetUserGroupMembersContext(ctx, "S0OPS")
+	if err != nil || strings.Join(got, ",") != "U1,U2" {
+		t.Fatalf("members = %v, %v; want U1,U2", got, err)
+	}
+	s.SetGroup("S0OPS", "U2")
+	if got, err := c.GetUserGroupMembersContext(ctx, "S0OPS"); err != nil || strings.Join(got, ",") != "U2" {
+		t.Fatalf("members after a change = %v, %v; want U2", got, err)
+	}
+	s.SetGroup("S0EMPTY")
+	if got, err := c.GetUserGroupMembersContext(ctx, "S0EMPTY"); err != nil || len(got) != 0 {
+		t.Fatalf("empty group = %v, %v", got, err)
+	}
+	if _, err := c.GetUserGroupMembersContext(ctx, "S0NONE"); err == nil || err.Error() != "no_such_subteam" {
+		t.Fatalf("unknown group: %v, want no_such_subteam", err)
+	}
+	if v := s.Violations(); len(v) > 0 {
+		t.Fatal(v)
+	}
+}
