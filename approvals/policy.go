@@ -46,6 +46,11 @@ type Resource struct {
 	ApprovalsRequired int
 	MaxDuration       time.Duration
 	MinDuration       time.Duration
+	// PendingTimeout closes a request nobody decided within it (0: the
+	// default, DefaultPendingTimeout); RemindAfter, when set, reminds the
+	// approvers once a request has waited that long.
+	PendingTimeout    time.Duration
+	RemindAfter       time.Duration
 	AllowSelfApproval bool
 	// Drift is "report" (default) or "revoke"; Standing lists identities
 	// allowed to hold the access outside accessbot (break-glass accounts).

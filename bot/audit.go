@@ -94,6 +94,8 @@ func auditState(r *approvals.Request) string {
 		return fmt.Sprintf(":no_entry: denied by %s", mention(r.DecidedBy))
 	case approvals.StatusCancelled:
 		return fmt.Sprintf(":leftwards_arrow_with_hook: cancelled by %s", mention(r.EndedBy))
+	case approvals.StatusTimedOut:
+		return fmt.Sprintf(":alarm_clock: timed out at %s: no decision in time", when(r.EndedAt))
 	case approvals.StatusAlreadyHeld:
 		return ":information_source: closed: already held outside accessbot; nothing granted"
 	case approvals.StatusFailed:

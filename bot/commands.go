@@ -49,7 +49,9 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		if err != nil {
 			return ephemeral(b.errorText(err, "submit request", user))
 		}
-		return ephemeral(filedText(r))
+		rep := ephemeral(filedText(r))
+		rep.Blocks = filedBlocks(r)
+		return rep
 	case commands.List:
 		rs, err := b.svc.List(ctx, user)
 		if err != nil {

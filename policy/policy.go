@@ -84,6 +84,8 @@ type resourceDoc struct {
 	ApprovalsRequired *int     `yaml:"approvals_required"`
 	MaxDuration       string   `yaml:"max_duration"`
 	MinDuration       string   `yaml:"min_duration"`
+	PendingTimeout    string   `yaml:"pending_timeout"`
+	RemindAfter       string   `yaml:"remind_after"`
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Drift             string   `yaml:"drift"`
 	Standing          []string `yaml:"standing"`
@@ -424,6 +426,18 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		r.MinDuration = p.duration(rd.MinDuration, line("min_duration"), field("min_duration"))
 		if r.MinDuration > 0 && r.MaxDuration > 0 && r.MinDuration > r.MaxDuration {
 			p.add(line("min_duration"), field("min_duration"), "%s is longer than max_duration %s", rd.MinDuration, rd.MaxDuration)
+		}
+	}
+
+	// waiting for a decision
+	if rd.PendingTimeout != "" {
+		r.PendingTimeout = p.duration(rd.PendingTimeout, line("pending_timeout"), field("pending_timeout"))
+	}
+	if rd.RemindAfter != "" {
+		r.RemindAfter = p.duration(rd.RemindAfter, line("remind_after"), field("remind_after"))
+		if timeout := approvals.PendingTimeoutOf(r); r.RemindAfter > 0 && r.RemindAfter >= timeout {
+			p.add(line("remind_after"), field("remind_after"), "%s is not before the request times out (pending_timeout %s): the reminder would never be sent",
+				rd.RemindAfter, approvals.FormatDuration(timeout))
 		}
 	}
 
