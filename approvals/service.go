@@ -211,6 +211,9 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	if reason == "" {
 		return nil, Errorf(EINVALID, "a reason is required: /access request %s %s REASON…", res.Name, FormatDuration(d))
 	}
+	if err := CheckReason(res, reason); err != nil {
+		return nil, err
+	}
 	if _, ok := s.providers[res.Provider]; !ok {
 		return nil, Errorf(EINVALID, "%s cannot be granted: its provider %q is not configured on this server; tell an admin", res.Name, res.Provider)
 	}

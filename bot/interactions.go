@@ -221,18 +221,22 @@ func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any
 		if approvals.ErrorCode(err) == approvals.EINTERNAL {
 			b.log.Error("submit request from modal", "user", user, "err", err)
 		}
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{b.fieldOf(resource, d): cut(text, 2000)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{b.fieldOf(resource, d, reason): cut(text, 2000)})
 	}
 	return slack.NewUpdateViewSubmissionResponse(filedModal(r))
 }
 
 // fieldOf names the modal field a refused submission most likely needs
-// changed: the duration when it is out of the resource's bounds, else the
-// resource (unknown, no identity, already open).
-func (b *Bot) fieldOf(resource string, d time.Duration) string {
+// changed: the duration when it is out of the resource's bounds, the
+// reason when the resource's reason_pattern refuses it, else the resource
+// (unknown, no identity, already open).
+func (b *Bot) fieldOf(resource string, d time.Duration, reason string) string {
 	if res, ok := b.svc.Policy().Resource(resource); ok {
 		if d <= 0 || d > res.MaxDuration || (res.MinDuration > 0 && d < res.MinDuration) {
 			return BlockModalDuration
+		}
+		if approvals.CheckReason(res, reason) != nil {
+			return BlockModalReason
 		}
 	}
 	return BlockModalResource

@@ -1,8 +1,13 @@
 package bot_test
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/slackfake"
 )
 
 // TestPlainWords checks the forgiving side of /access: durations in
@@ -33,4 +38,35 @@ func TestPlainWords(t *testing.T) {
 	if strings.Contains(rep.Text, "(s)") {
 		t.Errorf("resources says (s): %q", rep.Text)
 	}
+}
+
+// TestReasonPattern checks that a reason the resource's reason_pattern
+// refuses is refused with its hint, in the command and at the reason
+// field of the form.
+func TestReasonPattern(t *testing.T) {
+	h := newHarness(t)
+	p := testPolicy()
+	p.Resources[0].ReasonPattern, p.Resources[0].ReasonHint = `INC-[0-9]+`, "give the incident, e.g. INC-4211"
+	p.Hash = "reasons"
+	if err := h.svc.SetPolicy(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	rep := h.command(alice, "request payments-admin 1h hotfix")
+	mustContain(t, "reply", rep.Text, ":warning:", "give the incident, e.g. INC-4211")
+	payload := h.slack.ViewSubmission(alice, bot.CallbackRequestModal, "", map[string]map[string]slackfake.Input{
+		bot.BlockModalResource: {bot.ActionModalResource: {Type: "static_select", Value: "payments-admin"}},
+		bot.BlockModalDuration: {bot.ActionModalDuration: {Type: "plain_text_input", Value: "1h"}},
+		bot.BlockModalReason:   {bot.ActionModalReason: {Type: "plain_text_input", Value: "hotfix"}},
+	})
+	w := h.serve(slackfake.SignedInteraction(secret, h.clock.Now(), payload))
+	var resp struct {
+		Errors map[string]string `json:"errors"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || !strings.Contains(resp.Errors[bot.BlockModalReason], "give the incident") {
+		t.Fatalf("form answer %s (%v), want the hint at the reason", w.Body.String(), err)
+	}
+	if len(h.list(alice)) != 0 {
+		t.Fatal("a refused reason filed a request")
+	}
+	h.request(alice, "payments-admin", "1h", "INC-4211 hotfix")
 }

@@ -86,6 +86,8 @@ type resourceDoc struct {
 	MinDuration       string   `yaml:"min_duration"`
 	PendingTimeout    string   `yaml:"pending_timeout"`
 	RemindAfter       string   `yaml:"remind_after"`
+	ReasonPattern     string   `yaml:"reason_pattern"`
+	ReasonHint        string   `yaml:"reason_hint"`
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Drift             string   `yaml:"drift"`
 	Standing          []string `yaml:"standing"`
@@ -439,6 +441,16 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 			p.add(line("remind_after"), field("remind_after"), "%s is not before the request times out (pending_timeout %s): the reminder would never be sent",
 				rd.RemindAfter, approvals.FormatDuration(timeout))
 		}
+	}
+
+	// reason
+	r.ReasonPattern, r.ReasonHint = rd.ReasonPattern, strings.TrimSpace(rd.ReasonHint)
+	if rd.ReasonPattern != "" {
+		if _, err := regexp.Compile(rd.ReasonPattern); err != nil {
+			p.add(line("reason_pattern"), field("reason_pattern"), "%q is not a regular expression: %s", rd.ReasonPattern, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+	} else if rd.ReasonHint != "" {
+		p.add(line("reason_hint"), field("reason_hint"), "a hint without reason_pattern is never shown: add the pattern it explains, or remove it")
 	}
 
 	// drift and standing
