@@ -73,11 +73,23 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		}
 		return ephemeral(extendText(r))
 	case commands.Who:
-		holders, err := b.svc.Who(ctx, user, c.Resource)
+		now := b.svc.Now()
+		at := c.At
+		if c.Ago > 0 {
+			at = now.Add(-c.Ago)
+		}
+		holders, err := b.svc.WhoAt(ctx, user, c.Resource, at)
 		if err != nil {
 			return ephemeral(b.errorText(err, "who", user))
 		}
-		return ephemeral(whoText(c.Resource, holders, b.now()))
+		name := c.Resource
+		if res, ok := b.svc.Policy().Resource(c.Resource); ok {
+			name = res.Name
+		}
+		if at.IsZero() {
+			return ephemeral(whoText(name, holders, now))
+		}
+		return ephemeral(whoAtText(name, at, holders, now))
 	}
 	return ephemeral(commands.Help())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackfake"
@@ -69,4 +70,30 @@ func TestReasonPattern(t *testing.T) {
 		t.Fatal("a refused reason filed a request")
 	}
 	h.request(alice, "payments-admin", "1h", "INC-4211 hotfix")
+}
+
+// TestWhoAt checks /access who RESOURCE at TIME: who held the resource
+// at an instant in the past, absolute or counted back from now.
+func TestWhoAt(t *testing.T) {
+	h := newHarness(t)
+	id := h.request(alice, "payments-admin", "1h", "INC-1")
+	h.settle()
+	h.click(bob, bot.ActionApprove, id, h.approvalRef(id))
+	h.settle()
+	grantedAt := h.clock.Now()
+	h.clock.Advance(30 * time.Minute)
+	h.command(alice, "revoke "+id)
+	h.settle()
+	h.clock.Advance(time.Hour)
+
+	rep := h.command(bob, "who Payments-Admin at 80 minutes ago")
+	mustContain(t, "who at 80 minutes ago", rep.Text, "Holders of payments-admin at", "<@"+alice+">", id, "revoked at")
+	rep = h.command(bob, "who payments-admin at "+grantedAt.Add(-time.Minute).Format(time.RFC3339))
+	mustContain(t, "who before the grant", rep.Text, "Nobody held *payments-admin*")
+	rep = h.command(bob, "who payments-admin")
+	mustContain(t, "who now", rep.Text, "Nobody holds *payments-admin*")
+	rep = h.command(dave, "who payments-admin at 80 minutes ago")
+	mustContain(t, "who by a non-approver", rep.Text, ":warning:", "only the approvers of payments-admin")
+	rep = h.command(bob, "who payments-admin at 2099-01-01 10:00")
+	mustContain(t, "who in the future", rep.Text, ":warning:", "in the future")
 }
