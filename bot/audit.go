@@ -63,9 +63,9 @@ func auditState(r *approvals.Request) string {
 	switch r.Status {
 	case approvals.StatusPending:
 		if len(r.Approvals) == 0 {
-			return fmt.Sprintf(":hourglass: pending (0 of %d approvals)", requiredOf(r))
+			return fmt.Sprintf(":hourglass: pending (0 of %s)", approvals.Count(requiredOf(r), "approval"))
 		}
-		return fmt.Sprintf(":hourglass: pending (%d of %d approvals: %s)", len(r.Approvals), requiredOf(r), mentionList(r.Approvers()))
+		return fmt.Sprintf(":hourglass: pending (%d of %s: %s)", len(r.Approvals), approvals.Count(requiredOf(r), "approval"), mentionList(r.Approvers()))
 	case approvals.StatusApproved, approvals.StatusGranting:
 		return fmt.Sprintf(":white_check_mark: approved by %s; granting", mentionList(r.Approvers()))
 	case approvals.StatusActive:

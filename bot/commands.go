@@ -105,7 +105,7 @@ func listText(rs []*approvals.Request) string {
 		fmt.Fprintf(&b, "• `%s` *%s* for %s — ", escape(r.ID), escape(r.Resource), approvals.FormatDuration(r.Duration))
 		switch r.Status {
 		case approvals.StatusPending:
-			fmt.Fprintf(&b, "pending, %d of %d approvals", len(r.Approvals), r.Required)
+			fmt.Fprintf(&b, "pending, %d of %s", len(r.Approvals), approvals.Count(r.Required, "approval"))
 			if len(r.Approvals) > 0 {
 				fmt.Fprintf(&b, " (%s)", mentionList(r.Approvers()))
 			}

@@ -45,8 +45,8 @@ func extensionStatus(r *approvals.Request, e *approvals.Extension) string {
 		if len(e.Approvals) == 0 {
 			return fmt.Sprintf(":hourglass: Waiting for approval of the extension (0 of %d).", e.Required)
 		}
-		return fmt.Sprintf(":hourglass: %d of %d approvals of the extension: %s. Waiting for %d more.",
-			len(e.Approvals), e.Required, mentionList(e.Approvers()), e.Required-len(e.Approvals))
+		return fmt.Sprintf(":hourglass: %d of %s of the extension: %s. Waiting for %d more.",
+			len(e.Approvals), approvals.Count(e.Required, "approval"), mentionList(e.Approvers()), e.Required-len(e.Approvals))
 	case approvals.ExtensionApproved:
 		return fmt.Sprintf(":white_check_mark: *Extended*, approved by %s. Access until %s.", mentionList(e.Approvers()), when(e.ToExpiresAt))
 	case approvals.ExtensionDenied:

@@ -182,8 +182,8 @@ func approvalStatus(r *approvals.Request) string {
 		if len(r.Approvals) == 0 {
 			return fmt.Sprintf(":hourglass: Waiting for approval (0 of %d).", r.Required)
 		}
-		return fmt.Sprintf(":hourglass: %d of %d approvals: %s. Waiting for %d more.",
-			len(r.Approvals), r.Required, mentionList(r.Approvers()), r.Required-len(r.Approvals))
+		return fmt.Sprintf(":hourglass: %d of %s: %s. Waiting for %d more.",
+			len(r.Approvals), approvals.Count(r.Required, "approval"), mentionList(r.Approvers()), r.Required-len(r.Approvals))
 	case approvals.StatusApproved, approvals.StatusGranting:
 		return fmt.Sprintf(":white_check_mark: *Approved* by %s (%d of %d). Granting access…",
 			mentionList(r.Approvers()), len(r.Approvals), r.Required)
