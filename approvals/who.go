@@ -45,7 +45,15 @@ func (s *Service) WhoAt(ctx context.Context, actor, resource string, at time.Tim
 	}
 	ro := s.resolve(ctx, true, p.Admins, approvers)
 	admin := ro.in(p.Admins, actor)
-	unknown := Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+	var visible []Resource // what actor may ask about, for "did you mean"
+	if !known {
+		for _, r := range p.Resources {
+			if admin || slices.Contains(r.Approvers, actor) {
+				visible = append(visible, r)
+			}
+		}
+	}
+	unknown := unknownResource(resource, visible)
 	switch {
 	case !known && !admin:
 		return nil, unknown

@@ -131,3 +131,14 @@ func TestWhoAt(t *testing.T) {
 		t.Fatalf("WhoAt by a holder who is no approver: %v", err)
 	}
 }
+
+func TestWhoSuggestsOnlyWhatTheActorMaySee(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.svc.Who(ctx, "UBOB", "bd"); !strings.Contains(ErrorMessage(err), "did you mean db?") {
+		t.Errorf("Who(bd) by an approver of db: %v", err)
+	}
+	if _, err := h.svc.Who(ctx, "UALICE", "bd"); strings.Contains(ErrorMessage(err), "did you mean") {
+		t.Errorf("Who(bd) suggested db to someone who may not ask about it: %v", err)
+	}
+}
