@@ -13,6 +13,7 @@
 //	   │                      │            │                 (revoke retried until it succeeds)
 //	   ├──deny──▶ denied      ├─held──▶ already_held
 //	   ├──cancel─▶ cancelled  └─────────────┴──error──▶ failed
+//	   ├──no decision within pending_timeout (Service.Nudge)──▶ timed_out
 //	   └─held (checked before approvers are asked)──▶ already_held
 //
 // An active grant may be extended (Service.Extend): a new approval round

@@ -42,6 +42,12 @@ type Notice struct {
 	Update bool `json:"update,omitempty"`
 	// TellRequester sends the requester a DM about Event.
 	TellRequester bool `json:"tell_requester,omitempty"`
+	// Remind reminds the approvers who have not yet approved of the
+	// pending request, on its approval messages.
+	Remind bool `json:"remind,omitempty"`
+	// WarnExpiry tells the holder that the grant ends soon, offering an
+	// extension.
+	WarnExpiry bool `json:"warn_expiry,omitempty"`
 	// Summary, when set, is the periodic summary for the audit channel.
 	Summary *Summary `json:"summary,omitempty"`
 	// Anchor, when set, is the audit log head to publish in the audit

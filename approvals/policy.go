@@ -46,6 +46,17 @@ type Resource struct {
 	ApprovalsRequired int
 	MaxDuration       time.Duration
 	MinDuration       time.Duration
+	// PendingTimeout closes a request nobody decided within it (0: the
+	// default, DefaultPendingTimeout); RemindAfter, when set, reminds the
+	// approvers once a request has waited that long.
+	PendingTimeout time.Duration
+	RemindAfter    time.Duration
+	// ReasonPattern, when set, is a regular expression (Go syntax) the
+	// reason of a request must contain a match of ("INC-[0-9]+", or
+	// anchored with ^…$ for the whole reason); ReasonHint says in words
+	// what it wants, for the refusal.
+	ReasonPattern     string
+	ReasonHint        string
 	AllowSelfApproval bool
 	// Drift is "report" (default) or "revoke"; Standing lists identities
 	// allowed to hold the access outside accessbot (break-glass accounts).

@@ -95,6 +95,13 @@ func DiffPolicies(a, b *Policy) string {
 		if old.Name != r.Name {
 			out = append(out, fmt.Sprintf("resource renamed: %s -> %s", old.Name, r.Name))
 		}
+		if old.ReasonPattern != r.ReasonPattern {
+			out = append(out, fmt.Sprintf("%s reason_pattern: %q -> %q", r.Name, old.ReasonPattern, r.ReasonPattern))
+		}
+		if old.PendingTimeout != r.PendingTimeout || old.RemindAfter != r.RemindAfter {
+			out = append(out, fmt.Sprintf("%s pending_timeout, remind_after: %s, %s -> %s, %s", r.Name,
+				FormatDuration(old.PendingTimeout), FormatDuration(old.RemindAfter), FormatDuration(r.PendingTimeout), FormatDuration(r.RemindAfter)))
+		}
 		if old.System != r.System {
 			out = append(out, fmt.Sprintf("%s system: %q -> %q", r.Name, old.System, r.System))
 		}

@@ -100,6 +100,12 @@ type Request struct {
 	// audit channel and the log only.
 	Explanation string `json:"explanation,omitempty"`
 
+	// RemindedAt is when the approvers were reminded of the pending
+	// request; ExpiryWarnedFor the expiry the holder was last warned of
+	// (an extension moves the expiry, and the warning comes again).
+	RemindedAt      time.Time `json:"reminded_at,omitzero"`
+	ExpiryWarnedFor time.Time `json:"expiry_warned_for,omitzero"`
+
 	EndedAt time.Time `json:"ended_at,omitzero"`
 	EndedBy string    `json:"ended_by,omitempty"`
 

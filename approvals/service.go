@@ -235,6 +235,9 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	if err := checkReasonLength(reason); err != nil {
 		return nil, err
 	}
+	if err := CheckReason(res, reason); err != nil {
+		return nil, err
+	}
 	if _, ok := s.providers[res.Provider]; !ok {
 		return nil, Errorf(EINVALID, "%s cannot be granted: its provider %q is not configured on this server; tell an admin", res.Name, res.Provider)
 	}

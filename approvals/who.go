@@ -22,6 +22,21 @@ type HolderIndex interface {
 // listed. An admin may ask about a resource no longer in the policy while
 // someone still holds it. Errors: EINVALID (unknown resource), EFORBIDDEN.
 func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, error) {
+	return s.WhoAt(ctx, actor, resource, time.Time{})
+}
+
+// WhoAt is Who at instant at (now when zero), read from the store's
+// holders-at index: everyone whose grant of resource was in force then,
+// including grants that have ended since. The same people may ask.
+// Errors: EINVALID (unknown resource, a time in the future), EFORBIDDEN.
+func (s *Service) WhoAt(ctx context.Context, actor, resource string, at time.Time) ([]*Request, error) {
+	now := s.now()
+	switch {
+	case at.IsZero():
+		at = now
+	case at.After(now):
+		return nil, Errorf(EINVALID, "%s is in the future; ask about now or the past", utc(at))
+	}
 	p := s.Policy()
 	res, known := p.Resource(resource)
 	var approvers []string
@@ -30,7 +45,15 @@ func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, 
 	}
 	ro := s.resolve(ctx, true, p.Admins, approvers)
 	admin := ro.in(p.Admins, actor)
-	unknown := Errorf(EINVALID, "unknown resource %q; `/access resources` lists what you can request", resource)
+	var visible []Resource // what actor may ask about, for "did you mean"
+	if !known {
+		for _, r := range p.Resources {
+			if admin || slices.Contains(r.Approvers, actor) {
+				visible = append(visible, r)
+			}
+		}
+	}
+	unknown := unknownResource(resource, visible)
 	switch {
 	case !known && !admin:
 		return nil, unknown
@@ -43,7 +66,7 @@ func (s *Service) Who(ctx context.Context, actor, resource string) ([]*Request, 
 	if known {
 		resource = res.Name // as stored on its requests, whatever the case typed
 	}
-	holders, err := s.holdersAt(ctx, resource, s.now())
+	holders, err := s.holdersAt(ctx, resource, at)
 	if err != nil {
 		return nil, fmt.Errorf("read holders of %s: %w", resource, err)
 	}
@@ -71,3 +94,7 @@ func (s *Service) holdersAt(ctx context.Context, resource string, at time.Time) 
 	}
 	return out, nil
 }
+
+// Now returns the Service's clock reading, so that the chat side counts
+// "2 hours ago" from the same clock the records are written with.
+func (s *Service) Now() time.Time { return s.now() }

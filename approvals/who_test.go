@@ -95,3 +95,50 @@ func TestWhoWithoutHolderIndex(t *testing.T) {
 		t.Fatalf("Who through open requests: %v, %v", err, got)
 	}
 }
+
+func TestWhoAt(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	t0 := h.clock.Now()
+	r := h.active(t, "db", time.Hour, "UBOB")
+	h.clock.Advance(2 * time.Hour)
+	h.svc.ExpireDue(ctx)
+	h.svc.Wait()
+	idx := &indexedStore{memStore: h.store}
+	svc := New(Config{Store: idx, Policy: testPolicy(), Now: h.clock.Now})
+
+	tests := []struct {
+		at   time.Time
+		want int
+	}{
+		{t0.Add(-time.Minute), 0},
+		{r.GrantedAt, 1},
+		{r.GrantedAt.Add(30 * time.Minute), 1},
+		{r.ExpiresAt.Add(time.Minute), 1}, // past its expiry, still held until the sweep at +2h
+		{h.clock.Now(), 0},
+		{time.Time{}, 0}, // now
+	}
+	for _, tt := range tests {
+		got, err := svc.WhoAt(ctx, "UCAROL", "DB", tt.at)
+		if err != nil || len(got) != tt.want {
+			t.Errorf("WhoAt(%s) = %d holders, %v; want %d", tt.at, len(got), err, tt.want)
+		}
+	}
+	if _, err := svc.WhoAt(ctx, "UCAROL", "db", h.clock.Now().Add(time.Minute)); ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), "in the future") {
+		t.Fatalf("WhoAt in the future: %v", err)
+	}
+	if _, err := svc.WhoAt(ctx, "UALICE", "db", r.GrantedAt); ErrorCode(err) != EFORBIDDEN {
+		t.Fatalf("WhoAt by a holder who is no approver: %v", err)
+	}
+}
+
+func TestWhoSuggestsOnlyWhatTheActorMaySee(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.svc.Who(ctx, "UBOB", "bd"); !strings.Contains(ErrorMessage(err), "did you mean db?") {
+		t.Errorf("Who(bd) by an approver of db: %v", err)
+	}
+	if _, err := h.svc.Who(ctx, "UALICE", "bd"); strings.Contains(ErrorMessage(err), "did you mean") {
+		t.Errorf("Who(bd) suggested db to someone who may not ask about it: %v", err)
+	}
+}

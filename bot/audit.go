@@ -63,9 +63,9 @@ func auditState(r *approvals.Request) string {
 	switch r.Status {
 	case approvals.StatusPending:
 		if len(r.Approvals) == 0 {
-			return fmt.Sprintf(":hourglass: pending (0 of %d approvals)", requiredOf(r))
+			return fmt.Sprintf(":hourglass: pending (0 of %s)", approvals.Count(requiredOf(r), "approval"))
 		}
-		return fmt.Sprintf(":hourglass: pending (%d of %d approvals: %s)", len(r.Approvals), requiredOf(r), mentionList(r.Approvers()))
+		return fmt.Sprintf(":hourglass: pending (%d of %s: %s)", len(r.Approvals), approvals.Count(requiredOf(r), "approval"), mentionList(r.Approvers()))
 	case approvals.StatusApproved, approvals.StatusGranting:
 		return fmt.Sprintf(":white_check_mark: approved by %s; granting", mentionList(r.Approvers()))
 	case approvals.StatusActive:
@@ -94,6 +94,8 @@ func auditState(r *approvals.Request) string {
 		return fmt.Sprintf(":no_entry: denied by %s", mention(r.DecidedBy))
 	case approvals.StatusCancelled:
 		return fmt.Sprintf(":leftwards_arrow_with_hook: cancelled by %s", mention(r.EndedBy))
+	case approvals.StatusTimedOut:
+		return fmt.Sprintf(":alarm_clock: timed out at %s: no decision in time", when(r.EndedAt))
 	case approvals.StatusAlreadyHeld:
 		return ":information_source: closed: already held outside accessbot; nothing granted"
 	case approvals.StatusFailed:

@@ -263,6 +263,8 @@ type Reply struct {
 	// ResponseType is "ephemeral": only the caller sees the reply.
 	ResponseType string `json:"response_type"`
 	Text         string `json:"text"`
+	// Blocks, when set, render the reply (Text is then the fallback).
+	Blocks []slack.Block `json:"blocks,omitempty"`
 }
 
 // ephemeral returns a slash command reply only the caller sees.

@@ -49,7 +49,9 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		if err != nil {
 			return ephemeral(b.errorText(err, "submit request", user))
 		}
-		return ephemeral(filedText(r))
+		rep := ephemeral(filedText(r))
+		rep.Blocks = filedBlocks(r)
+		return rep
 	case commands.List:
 		rs, err := b.svc.List(ctx, user)
 		if err != nil {
@@ -75,11 +77,23 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 		}
 		return ephemeral(extendText(r))
 	case commands.Who:
-		holders, err := b.svc.Who(ctx, user, c.Resource)
+		now := b.svc.Now()
+		at := c.At
+		if c.Ago > 0 {
+			at = now.Add(-c.Ago)
+		}
+		holders, err := b.svc.WhoAt(ctx, user, c.Resource, at)
 		if err != nil {
 			return ephemeral(b.errorText(err, "who", user))
 		}
-		return ephemeral(whoText(c.Resource, holders, b.now()))
+		name := c.Resource
+		if res, ok := b.svc.Policy().Resource(c.Resource); ok {
+			name = res.Name
+		}
+		if at.IsZero() {
+			return ephemeral(whoText(name, holders, now))
+		}
+		return ephemeral(whoAtText(name, at, holders, now))
 	}
 	return ephemeral(commands.Help())
 }
@@ -95,7 +109,7 @@ func listText(rs []*approvals.Request) string {
 		fmt.Fprintf(&b, "• `%s` *%s* for %s — ", escape(r.ID), escape(r.Resource), approvals.FormatDuration(r.Duration))
 		switch r.Status {
 		case approvals.StatusPending:
-			fmt.Fprintf(&b, "pending, %d of %d approvals", len(r.Approvals), r.Required)
+			fmt.Fprintf(&b, "pending, %d of %s", len(r.Approvals), approvals.Count(r.Required, "approval"))
 			if len(r.Approvals) > 0 {
 				fmt.Fprintf(&b, " (%s)", mentionList(r.Approvers()))
 			}

@@ -24,6 +24,11 @@ func (d *Deliverer) attempt(ctx context.Context, dl *delivery) (*approvals.Deliv
 		return nil, err
 	case kindAudit:
 		return d.postAudit(ctx, dl)
+	case kindRemind:
+		return nil, d.remind(ctx, dl)
+	case kindWarn:
+		_, err := d.api.dm(ctx, n.Request.Requester, warningText(n.Request), warningBlocks(n.Request))
+		return nil, err
 	case kindAuditParent:
 		return nil, d.rewriteParent(ctx, dl)
 	case kindSummary:
@@ -97,6 +102,24 @@ func (d *Deliverer) rewrite(ctx context.Context, dl *delivery) error {
 	}
 	text, blocks := roundMessage(r, dl.round)
 	return d.api.update(ctx, ref, text, blocks)
+}
+
+// remind replies in the thread of the approval message in dl's
+// conversation, if the request still waits: a reminder that arrives after
+// a decision would only confuse. A message that was never posted has no
+// thread to remind in.
+func (d *Deliverer) remind(ctx context.Context, dl *delivery) error {
+	r, err := d.current(ctx, dl.notice)
+	if err != nil || r.Status != approvals.StatusPending {
+		return err
+	}
+	ref, ok, err := d.messageRef(ctx, r, dl)
+	if err != nil || !ok {
+		return err
+	}
+	text := reminderText(r)
+	_, err = d.api.reply(ctx, ref, text, []slack.Block{section(blockReminder, text)})
+	return err
 }
 
 // messageRef finds the approval message of dl's round in dl's

@@ -141,6 +141,8 @@ const (
 	kindAuditParent                     // rewrite the parent of the request's audit thread
 	kindSummary                         // post the periodic summary
 	kindAnchor                          // post the audit log's head
+	kindRemind                          // remind approvers in the thread of an approval message
+	kindWarn                            // warn the holder that the grant ends soon
 )
 
 // delivery is one Slack effect of a notice in one conversation.
@@ -367,6 +369,16 @@ func (d *Deliverer) expand(n *approvals.Notice) []*delivery {
 	}
 	if n.TellRequester && r != nil && n.Event != nil {
 		add(kindDM, "dm", convOf(r.Requester), r.Requester, 0)
+	}
+	if n.Remind && r != nil {
+		for _, t := range updateTargets(r.Asked, r.Messages) {
+			if !r.HasApproved(t) {
+				add(kindRemind, "remind:"+t, convOf(t), t, 0)
+			}
+		}
+	}
+	if n.WarnExpiry && r != nil {
+		add(kindWarn, "warn", convOf(r.Requester), r.Requester, 0)
 	}
 	if d.audit == "" {
 		return out

@@ -3,7 +3,6 @@ package bot
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -46,8 +45,8 @@ func extensionStatus(r *approvals.Request, e *approvals.Extension) string {
 		if len(e.Approvals) == 0 {
 			return fmt.Sprintf(":hourglass: Waiting for approval of the extension (0 of %d).", e.Required)
 		}
-		return fmt.Sprintf(":hourglass: %d of %d approvals of the extension: %s. Waiting for %d more.",
-			len(e.Approvals), e.Required, mentionList(e.Approvers()), e.Required-len(e.Approvals))
+		return fmt.Sprintf(":hourglass: %d of %s of the extension: %s. Waiting for %d more.",
+			len(e.Approvals), approvals.Count(e.Required, "approval"), mentionList(e.Approvers()), e.Required-len(e.Approvals))
 	case approvals.ExtensionApproved:
 		return fmt.Sprintf(":white_check_mark: *Extended*, approved by %s. Access until %s.", mentionList(e.Approvers()), when(e.ToExpiresAt))
 	case approvals.ExtensionDenied:
@@ -184,32 +183,4 @@ func extendText(r *approvals.Request) string {
 	return fmt.Sprintf(":inbox_tray: Extension of `%s` (*%s*) by *%s* asked: it needs %s; the approvers are being asked now.\n"+
 		"Your access runs until %s as it is; if the extension is approved, until %s. You will get a DM with the decision.",
 		escape(r.ID), escape(r.Resource), approvals.FormatDuration(e.Duration), approvalsWord, when(e.FromExpiresAt), when(e.ToExpiresAt))
-}
-
-// whoText renders the current holders of resource.
-func whoText(resource string, holders []*approvals.Request, now time.Time) string {
-	if len(holders) == 0 {
-		return fmt.Sprintf("Nobody holds *%s* through accessbot right now.", escape(resource))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*Holders of %s now* (%d)\n", escape(resource), len(holders))
-	for _, r := range holders {
-		fmt.Fprintf(&b, "• %s as `%s` — request `%s`, approved by %s, ", mention(r.Requester), userText(r.Identity, 200), escape(r.ID), mentionList(r.Approvers()))
-		if now.Before(r.ExpiresAt) {
-			fmt.Fprintf(&b, "until %s", when(r.ExpiresAt))
-		} else {
-			fmt.Fprintf(&b, "expired at %s, being removed", when(r.ExpiresAt))
-		}
-		if e := r.LastExtension(); e != nil && e.Status == approvals.ExtensionApproved {
-			fmt.Fprintf(&b, " (extended, approved by %s)", mentionList(e.Approvers()))
-		}
-		if e := r.PendingExtension(); e != nil {
-			fmt.Fprintf(&b, "; extension of %s waiting for approval", approvals.FormatDuration(e.Duration))
-		}
-		if r.RevokeRequestedBy != "" {
-			fmt.Fprintf(&b, "; revocation requested by %s", mention(r.RevokeRequestedBy))
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }

@@ -40,12 +40,15 @@ func TestUserGroupApprovers(t *testing.T) {
 
 	id := h.request(alice, "ops", "1 hour", "INC-9 failover")
 	h.settle()
-	msgs := h.approvalMessages(id)
-	if len(msgs) != 2 || msgs[0].Channel != slackfake.DMChannel(bob) || msgs[1].Channel != slackfake.DMChannel(dave) {
-		t.Fatalf("approval messages in %v, want a DM to each member of S0OPS:\n%s", msgs, h.slack.Summary())
+	refs := map[string]approvals.MessageRef{}
+	for _, m := range h.approvalMessages(id) {
+		refs[m.Channel] = approvals.MessageRef{ChannelID: m.Channel, TS: m.TS}
 	}
-	daveRef := approvals.MessageRef{ChannelID: msgs[1].Channel, TS: msgs[1].TS}
-	bobRef := approvals.MessageRef{ChannelID: msgs[0].Channel, TS: msgs[0].TS}
+	bobRef, okBob := refs[slackfake.DMChannel(bob)]
+	daveRef, okDave := refs[slackfake.DMChannel(dave)]
+	if len(refs) != 2 || !okBob || !okDave {
+		t.Fatalf("approval messages in %v, want a DM to each member of S0OPS:\n%s", refs, h.slack.Summary())
+	}
 
 	h.slack.SetGroup("S0OPS", bob) // dave leaves the group
 	h.click(dave, bot.ActionApprove, id, daveRef)

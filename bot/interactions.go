@@ -14,6 +14,9 @@ import (
 // The request modal's callback, block and action IDs.
 const (
 	CallbackRequestModal = "access_request"
+	// CallbackExtendModal is the modal of the Extend button; its
+	// private_metadata is the request ID.
+	CallbackExtendModal = "access_extend"
 
 	BlockModalResource  = "resource"
 	BlockModalDuration  = "duration"
@@ -42,8 +45,11 @@ func (b *Bot) Interaction(ctx context.Context, ic slack.InteractionCallback) any
 	case slack.InteractionTypeBlockActions:
 		b.blockActions(ctx, ic)
 	case slack.InteractionTypeViewSubmission:
-		if ic.View.CallbackID == CallbackRequestModal {
+		switch ic.View.CallbackID {
+		case CallbackRequestModal:
 			return b.submitModal(ctx, ic)
+		case CallbackExtendModal:
+			return b.submitExtendModal(ctx, ic)
 		}
 	}
 	return nil
@@ -60,6 +66,13 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 			_, err = b.svc.ApproveFrom(ctx, user, a.Value, clicked(ic))
 		case ActionDeny:
 			_, err = b.svc.DenyFrom(ctx, user, a.Value, clicked(ic))
+		case ActionCancel:
+			var r *approvals.Request
+			if r, err = b.svc.Cancel(ctx, user, a.Value); err == nil {
+				b.replace(ctx, ic, fmt.Sprintf(":leftwards_arrow_with_hook: Request `%s` for *%s* cancelled; nothing was granted.", escape(r.ID), escape(r.Resource)))
+			}
+		case ActionExtend:
+			err = b.openExtendModal(ctx, ic, a.Value)
 		default:
 			continue
 		}
@@ -68,6 +81,19 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 			b.refuse(ctx, ic, b.errorText(err, "decide request", user))
 		}
 	}
+}
+
+// replace rewrites the message a click came from (an ephemeral reply,
+// through its response_url), once the click is answered.
+func (b *Bot) replace(ctx context.Context, ic slack.InteractionCallback, text string) {
+	if ic.ResponseURL == "" {
+		return
+	}
+	b.background(ctx, func(ctx context.Context) {
+		if err := b.api.replaceOriginal(ctx, ic.ResponseURL, text); err != nil {
+			b.log.Warn("could not update the message of a click", "user", ic.User.ID, "err", err)
+		}
+	})
 }
 
 // clicked returns the message a click came from.
@@ -197,18 +223,22 @@ func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any
 		if approvals.ErrorCode(err) == approvals.EINTERNAL {
 			b.log.Error("submit request from modal", "user", user, "err", err)
 		}
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{b.fieldOf(resource, d): cut(text, 2000)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{b.fieldOf(resource, d, reason): cut(text, 2000)})
 	}
 	return slack.NewUpdateViewSubmissionResponse(filedModal(r))
 }
 
 // fieldOf names the modal field a refused submission most likely needs
-// changed: the duration when it is out of the resource's bounds, else the
-// resource (unknown, no identity, already open).
-func (b *Bot) fieldOf(resource string, d time.Duration) string {
+// changed: the duration when it is out of the resource's bounds, the
+// reason when the resource's reason_pattern refuses it, else the resource
+// (unknown, no identity, already open).
+func (b *Bot) fieldOf(resource string, d time.Duration, reason string) string {
 	if res, ok := b.svc.Policy().Resource(resource); ok {
 		if d <= 0 || d > res.MaxDuration || (res.MinDuration > 0 && d < res.MinDuration) {
 			return BlockModalDuration
+		}
+		if approvals.CheckReason(res, reason) != nil {
+			return BlockModalReason
 		}
 	}
 	return BlockModalResource
@@ -216,6 +246,84 @@ func (b *Bot) fieldOf(resource string, d time.Duration) string {
 
 func fieldError(err error) string {
 	return cut(approvals.ErrorMessage(err), 2000)
+}
+
+// extendModal asks the holder of r how much longer, and why.
+func extendModal(r *approvals.Request) slack.ModalViewRequest {
+	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 30m, 1h, 2 hours"), ActionModalDuration)
+	reason := slack.NewPlainTextInputBlockElement(plain("What is left to do"), ActionModalReason)
+	reason.Multiline = true
+	reason.MaxLength = maxReasonInput
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      CallbackExtendModal,
+		PrivateMetadata: r.ID,
+		Title:           plain("Extend access"),
+		Submit:          plain("Ask"),
+		Close:           plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section("extend_what", cut(fmt.Sprintf("*%s* (request `%s`) ends at %s. The extra time is added to that once the approvers approve.",
+				escape(r.Resource), escape(r.ID), when(r.ExpiresAt)), maxSectionText)),
+			slack.NewInputBlock(BlockModalDuration, plain("Extra time"), nil, duration),
+			slack.NewInputBlock(BlockModalReason, plain("Reason"), plain("Shown to the approvers and kept in the audit log."), reason),
+		}},
+	}
+}
+
+// openExtendModal opens the extension modal for request id with the
+// click's trigger_id, which expires 3 s after the click.
+func (b *Bot) openExtendModal(ctx context.Context, ic slack.InteractionCallback, id string) error {
+	r, err := b.svc.Get(ctx, ic.User.ID, id)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, viewsOpenTimeout)
+	defer cancel()
+	if _, err := b.client.OpenViewContext(ctx, ic.TriggerID, extendModal(r)); err != nil {
+		b.log.Warn("could not open the extension modal", "request_id", id, "err", err)
+		return approvals.Errorf(approvals.EINTERNAL, "the form could not be opened; type /access extend %s DURATION REASON… instead", id)
+	}
+	return nil
+}
+
+// submitExtendModal asks for the extension entered in the modal.
+func (b *Bot) submitExtendModal(ctx context.Context, ic slack.InteractionCallback) any {
+	user, id := ic.User.ID, ic.View.PrivateMetadata
+	var values map[string]map[string]slack.BlockAction
+	if ic.View.State != nil {
+		values = ic.View.State.Values
+	}
+	d, err := approvals.ParseDuration(strings.TrimSpace(values[BlockModalDuration][ActionModalDuration].Value))
+	if err != nil {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: fieldError(err)})
+	}
+	reason := strings.TrimSpace(values[BlockModalReason][ActionModalReason].Value)
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalReason: "A reason is required."})
+	}
+	r, err := b.svc.Extend(ctx, user, id, d, reason)
+	if err != nil {
+		if approvals.ErrorCode(err) == approvals.EINTERNAL {
+			b.log.Error("extend from modal", "user", user, "request_id", cut(id, 64), "err", err)
+		}
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: fieldError(err)})
+	}
+	return slack.NewUpdateViewSubmissionResponse(&slack.ModalViewRequest{
+		Type:   slack.VTModal,
+		Title:  plain("Extension asked"),
+		Close:  plain("Done"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{section("extended", extendText(r))}},
+	})
+}
+
+// filedBlocks is the confirmation of a filed request, with a button that
+// withdraws it.
+func filedBlocks(r *approvals.Request) []slack.Block {
+	cancel := slack.NewButtonBlockElement(ActionCancel, r.ID, plain("Cancel request"))
+	return []slack.Block{
+		section(blockFiled, filedText(r)),
+		slack.NewActionBlock(blockFiledActions, cancel),
+	}
 }
 
 // filedModal replaces the request modal once the request is filed.

@@ -182,8 +182,8 @@ func approvalStatus(r *approvals.Request) string {
 		if len(r.Approvals) == 0 {
 			return fmt.Sprintf(":hourglass: Waiting for approval (0 of %d).", r.Required)
 		}
-		return fmt.Sprintf(":hourglass: %d of %d approvals: %s. Waiting for %d more.",
-			len(r.Approvals), r.Required, mentionList(r.Approvers()), r.Required-len(r.Approvals))
+		return fmt.Sprintf(":hourglass: %d of %s: %s. Waiting for %d more.",
+			len(r.Approvals), approvals.Count(r.Required, "approval"), mentionList(r.Approvers()), r.Required-len(r.Approvals))
 	case approvals.StatusApproved, approvals.StatusGranting:
 		return fmt.Sprintf(":white_check_mark: *Approved* by %s (%d of %d). Granting access…",
 			mentionList(r.Approvers()), len(r.Approvals), r.Required)
@@ -207,6 +207,8 @@ func approvalStatus(r *approvals.Request) string {
 		return fmt.Sprintf(":no_entry: *Denied* by %s.", mention(r.DecidedBy))
 	case approvals.StatusCancelled:
 		return fmt.Sprintf(":leftwards_arrow_with_hook: *Cancelled* by %s before a decision.", mention(r.EndedBy))
+	case approvals.StatusTimedOut:
+		return fmt.Sprintf(":alarm_clock: *Timed out*: no decision in time; closed at %s. Nothing was granted.%s", when(r.EndedAt), approved)
 	case approvals.StatusAlreadyHeld:
 		return fmt.Sprintf(":information_source: *Closed*: %s already holds this access outside accessbot; nothing was granted.%s", mention(r.Requester), approved)
 	case approvals.StatusFailed:
@@ -283,6 +285,8 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 			return fmt.Sprintf(":leftwards_arrow_with_hook: Your request %s for %s was cancelled.", id, res)
 		}
 		return fmt.Sprintf(":leftwards_arrow_with_hook: Your request %s for %s was cancelled by %s.", id, res, mention(r.EndedBy))
+	case approvals.ActionTimedOut:
+		return fmt.Sprintf(":alarm_clock: Your request %s for %s got no decision in time, so it was closed at %s; nothing was granted. File a new request if you still need it.", id, res, when(r.EndedAt))
 	case approvals.ActionRevokeFailed:
 		return fmt.Sprintf(":warning: Removing your access to %s (request %s) failed; accessbot keeps retrying.", res, id)
 	case approvals.ActionUndeliverable:
@@ -292,6 +296,44 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 		return s
 	}
 	return fmt.Sprintf("Request %s for %s: %s.", id, res, escape(ev.Action))
+}
+
+// Action IDs of the buttons offered to the requester: extend a grant
+// about to end, cancel a pending request. Their value is the request ID.
+const (
+	ActionExtend = "extend"
+	ActionCancel = "cancel"
+)
+
+// Block IDs of the requester's messages.
+const (
+	blockWarning      = "expiry_warning"
+	blockWarningActs  = "expiry_warning_actions"
+	blockReminder     = "reminder"
+	blockFiled        = "filed"
+	blockFiledActions = "filed_actions"
+)
+
+// warningText tells the holder of r that the grant ends soon.
+func warningText(r *approvals.Request) string {
+	return fmt.Sprintf(":hourglass_flowing_sand: Your access to *%s* (request `%s`) ends at %s. Need more time? *Extend* asks the approvers again; the ID stays the same.",
+		escape(r.Resource), escape(r.ID), when(r.ExpiresAt))
+}
+
+// warningBlocks is the warning with its Extend button.
+func warningBlocks(r *approvals.Request) []slack.Block {
+	extend := slack.NewButtonBlockElement(ActionExtend, r.ID, plain("Extend…")).WithStyle(slack.StylePrimary)
+	return []slack.Block{
+		section(blockWarning, warningText(r)),
+		slack.NewActionBlock(blockWarningActs, extend),
+	}
+}
+
+// reminderText reminds approvers, in the thread of the approval
+// message, that r still waits for them.
+func reminderText(r *approvals.Request) string {
+	return fmt.Sprintf(":bell: Reminder: %s's request for *%s* (`%s`) is still waiting for a decision (%d of %s), filed %s.",
+		mention(r.Requester), escape(r.Resource), escape(r.ID), len(r.Approvals), approvals.Count(r.Required, "approval"), when(r.CreatedAt))
 }
 
 // refusedBy says, in one clause, that the system behind r refused a grant:
@@ -325,6 +367,8 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 		body = fmt.Sprintf("%s's request denied by %s.", requester, mention(ev.Actor))
 	case approvals.ActionCancelled:
 		body = fmt.Sprintf("%s's request cancelled by %s.", requester, mention(ev.Actor))
+	case approvals.ActionTimedOut:
+		body = fmt.Sprintf("%s's request closed unanswered: %s.", requester, userText(detail(r, ev), maxDetail))
 	case approvals.ActionAlreadyHeld:
 		body = fmt.Sprintf("%s already holds this access outside accessbot; nothing granted, nothing will be revoked.", requester)
 	case approvals.ActionGranted:

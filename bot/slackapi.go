@@ -169,3 +169,13 @@ func HTTPClient() *http.Client {
 	t.MaxIdleConnsPerHost = 32
 	return &http.Client{Timeout: DefaultCallTimeout, Transport: t}
 }
+
+// replaceOriginal rewrites the message an interaction came from through
+// its response_url (an ephemeral reply cannot be reached otherwise).
+func (a *slackAPI) replaceOriginal(ctx context.Context, responseURL, text string) error {
+	return a.do(ctx, "response_url", func(ctx context.Context) error {
+		_, _, err := a.client.PostMessageContext(ctx, "",
+			slack.MsgOptionText(text, false), slack.MsgOptionReplaceOriginal(responseURL))
+		return err
+	})
+}

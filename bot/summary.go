@@ -62,8 +62,8 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 	}
 	pending := make([]string, 0, len(s.StalePending))
 	for _, r := range s.StalePending {
-		pending = append(pending, fmt.Sprintf("• `%s` *%s* by %s, waiting %s (%d of %d approvals)",
-			escape(r.ID), escape(r.Resource), mention(r.Requester), roughDuration(s.Until.Sub(r.CreatedAt)), len(r.Approvals), requiredOf(r)))
+		pending = append(pending, fmt.Sprintf("• `%s` *%s* by %s, waiting %s (%d of %s)",
+			escape(r.ID), escape(r.Resource), mention(r.Requester), roughDuration(s.Until.Sub(r.CreatedAt)), len(r.Approvals), approvals.Count(requiredOf(r), "approval")))
 	}
 	revokes := make([]string, 0, len(s.RevokeFailing))
 	for _, r := range s.RevokeFailing {

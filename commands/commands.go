@@ -49,9 +49,12 @@ type Extend struct {
 	Reason   string
 }
 
-// Who is `/access who RESOURCE`.
+// Who is `/access who RESOURCE [at TIME]`: the holders now, or at an
+// instant, given as At or as Ago before the time the command is run.
 type Who struct {
 	Resource string
+	At       time.Time
+	Ago      time.Duration
 }
 
 func (Usage) command()       {}
@@ -69,7 +72,7 @@ const (
 	usageRequest = "/access request RESOURCE DURATION REASON…"
 	usageRevoke  = "/access revoke ID"
 	usageExtend  = "/access extend ID DURATION REASON…"
-	usageWho     = "/access who RESOURCE"
+	usageWho     = "/access who RESOURCE [at TIME]"
 )
 
 // Parse parses the text of an /access slash command (what follows
@@ -120,11 +123,23 @@ func Parse(text string) (Command, error) {
 		}
 		return Extend{ID: id, Duration: d, Reason: reason}, nil
 	case "who":
-		resource, err := oneArg(rest, "a resource is required: "+usageWho+" (/access resources lists them)", usageWho)
-		if err != nil {
+		resource, rest := next(rest)
+		if resource == "" {
+			return nil, approvals.Errorf(approvals.EINVALID, "a resource is required: %s (/access resources lists them)", usageWho)
+		}
+		w := Who{Resource: resource}
+		word, when := next(rest)
+		switch {
+		case word == "":
+			return w, nil
+		case !strings.EqualFold(word, "at"):
+			return nil, approvals.Errorf(approvals.EINVALID, "too many arguments: %s; remove %q", usageWho, strings.TrimFunc(rest, unicode.IsSpace))
+		}
+		var err error
+		if w.At, w.Ago, err = parseInstant(strings.TrimFunc(when, unicode.IsSpace)); err != nil {
 			return nil, err
 		}
-		return Who{Resource: resource}, nil
+		return w, nil
 	}
 	if best := approvals.Closest(sub, subcommands); best != "" {
 		return nil, approvals.Errorf(approvals.EINVALID, "unknown command %q; did you mean /access %s? Try /access help", sub, best)

@@ -45,6 +45,13 @@ func TestParse(t *testing.T) {
 		{"request prod-db-read 1.5h x", Request{Resource: "prod-db-read", Duration: 90 * time.Minute, Reason: "x"}},
 		{"extend ar-4wwftt2k 30 min still on it", Extend{ID: "ar-4wwftt2k", Duration: 30 * time.Minute, Reason: "still on it"}},
 		{"WHO Payments-Admin", Who{Resource: "Payments-Admin"}},
+		{"who payments-admin at 2026-11-22T10:00:00Z", Who{Resource: "payments-admin", At: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}},
+		{"who payments-admin at 2026-11-22T11:00:00+01:00", Who{Resource: "payments-admin", At: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}},
+		{"who payments-admin AT 2026-11-22 10:00", Who{Resource: "payments-admin", At: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}},
+		{"who payments-admin at 2026-11-22T10:00", Who{Resource: "payments-admin", At: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}},
+		{"who payments-admin at 2026-11-22", Who{Resource: "payments-admin", At: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}},
+		{"who payments-admin at 2 hours ago", Who{Resource: "payments-admin", Ago: 2 * time.Hour}},
+		{"who payments-admin at 90m AGO", Who{Resource: "payments-admin", Ago: 90 * time.Minute}},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.text)
@@ -89,7 +96,11 @@ func TestParseErrors(t *testing.T) {
 		{"extend 01J9 1h", "a reason is required: /access extend ID DURATION REASON…"},
 		{"extend 01J9 soon please", `malformed duration "soon"`},
 		{"who", "a resource is required: /access who RESOURCE"},
-		{"who a b", `too many arguments: /access who RESOURCE; remove "b"`},
+		{"who a b", `too many arguments: /access who RESOURCE [at TIME]; remove "b"`},
+		{"who a at", "a time is required after at"},
+		{"who a at yesterday", `malformed time "yesterday": give a UTC time like`},
+		{"who a at 2 parsecs ago", `malformed time "2 parsecs ago"`},
+		{"who a at 22/11/2026", `malformed time "22/11/2026"`},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.text)
@@ -120,7 +131,7 @@ func TestHelpListsEverySubcommand(t *testing.T) {
 		"/access resources",
 		"/access revoke ID",
 		"/access extend ID DURATION REASON…",
-		"/access who RESOURCE",
+		"/access who RESOURCE [at TIME]",
 		"/access help",
 		"1h30m",
 		"1d",

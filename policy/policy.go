@@ -84,6 +84,10 @@ type resourceDoc struct {
 	ApprovalsRequired *int     `yaml:"approvals_required"`
 	MaxDuration       string   `yaml:"max_duration"`
 	MinDuration       string   `yaml:"min_duration"`
+	PendingTimeout    string   `yaml:"pending_timeout"`
+	RemindAfter       string   `yaml:"remind_after"`
+	ReasonPattern     string   `yaml:"reason_pattern"`
+	ReasonHint        string   `yaml:"reason_hint"`
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Drift             string   `yaml:"drift"`
 	Standing          []string `yaml:"standing"`
@@ -425,6 +429,28 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 		if r.MinDuration > 0 && r.MaxDuration > 0 && r.MinDuration > r.MaxDuration {
 			p.add(line("min_duration"), field("min_duration"), "%s is longer than max_duration %s", rd.MinDuration, rd.MaxDuration)
 		}
+	}
+
+	// waiting for a decision
+	if rd.PendingTimeout != "" {
+		r.PendingTimeout = p.duration(rd.PendingTimeout, line("pending_timeout"), field("pending_timeout"))
+	}
+	if rd.RemindAfter != "" {
+		r.RemindAfter = p.duration(rd.RemindAfter, line("remind_after"), field("remind_after"))
+		if timeout := approvals.PendingTimeoutOf(r); r.RemindAfter > 0 && r.RemindAfter >= timeout {
+			p.add(line("remind_after"), field("remind_after"), "%s is not before the request times out (pending_timeout %s): the reminder would never be sent",
+				rd.RemindAfter, approvals.FormatDuration(timeout))
+		}
+	}
+
+	// reason
+	r.ReasonPattern, r.ReasonHint = rd.ReasonPattern, strings.TrimSpace(rd.ReasonHint)
+	if rd.ReasonPattern != "" {
+		if _, err := regexp.Compile(rd.ReasonPattern); err != nil {
+			p.add(line("reason_pattern"), field("reason_pattern"), "%q is not a regular expression: %s", rd.ReasonPattern, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+	} else if rd.ReasonHint != "" {
+		p.add(line("reason_hint"), field("reason_hint"), "a hint without reason_pattern is never shown: add the pattern it explains, or remove it")
 	}
 
 	// drift and standing

@@ -97,6 +97,10 @@ resources:
     approvals_required: 2
     max_duration: 1d12h
     min_duration: 15m
+    pending_timeout: 8 hours
+    remind_after: 30m
+    reason_pattern: 'INC-[0-9]+'
+    reason_hint: give the incident, e.g. INC-4211
     drift: revoke
     standing: [breakglass]
   - name: payroll-export
@@ -152,6 +156,10 @@ func TestParseValid(t *testing.T) {
 			ApprovalsRequired: 2,
 			MaxDuration:       36 * time.Hour,
 			MinDuration:       15 * time.Minute,
+			PendingTimeout:    8 * time.Hour,
+			RemindAfter:       30 * time.Minute,
+			ReasonPattern:     "INC-[0-9]+",
+			ReasonHint:        "give the incident, e.g. INC-4211",
 			Drift:             approvals.DriftRevoke,
 			Standing:          []string{"breakglass"},
 		}, {
@@ -375,6 +383,16 @@ func TestParseErrors(t *testing.T) {
 			[]string{`policy.yaml:7: resources[0].requesters[0]: "@finance" is not a Slack member or user group ID`, "Copy group ID"}},
 		{"more approvals than named approvers", "resources:\n" + strings.Replace(resource, "max_duration", "approvals_required: 3\n    max_duration", 1),
 			[]string{`resources[0].approvals_required: 3 approvals required, but there are only 2 approvers`}},
+		{"reminder after the timeout", "resources:\n" + resource + "    pending_timeout: 1h\n    remind_after: 2h\n",
+			[]string{`policy.yaml:8: resources[0].remind_after: 2h is not before the request times out (pending_timeout 1h)`}},
+		{"reminder after the default timeout", "resources:\n" + resource + "    remind_after: 2d\n",
+			[]string{`resources[0].remind_after: 2d is not before the request times out (pending_timeout 1d)`}},
+		{"bad pending_timeout", "resources:\n" + resource + "    pending_timeout: soon\n",
+			[]string{`policy.yaml:7: resources[0].pending_timeout: cannot parse "soon" as a duration`}},
+		{"bad reason_pattern", "resources:\n" + resource + "    reason_pattern: 'INC-[0-9'\n",
+			[]string{`policy.yaml:7: resources[0].reason_pattern: "INC-[0-9" is not a regular expression: missing closing ]`}},
+		{"reason_hint alone", "resources:\n" + resource + "    reason_hint: give a ticket\n",
+			[]string{`policy.yaml:7: resources[0].reason_hint: a hint without reason_pattern is never shown`}},
 		{"empty system", "resources:\n" + resource + "    system: \"  \"\n",
 			[]string{`policy.yaml:7: resources[0].system: must not be empty`}},
 		{"system of two lines", "resources:\n" + resource + "    system: \"Pay\\nroll\"\n",

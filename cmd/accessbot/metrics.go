@@ -76,6 +76,7 @@ var requestOutcomes = map[string]string{
 	approvals.ActionGranted:     "granted",
 	approvals.ActionDenied:      "denied",
 	approvals.ActionCancelled:   "cancelled",
+	approvals.ActionTimedOut:    "timed_out",
 	approvals.ActionAlreadyHeld: "already_held",
 	approvals.ActionGrantFailed: "failed",
 }

@@ -201,6 +201,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:     m.db,
 		Providers: m.metrics.instrument(m.providers.Providers, m.Now),
 		Policy:    pol,
+		Directory: bot.NewDirectory(client, bot.DefaultDirectoryMaxAge, m.Now),
 		Now:       m.Now,
 		Logger:    m.Logger,
 	})
@@ -417,6 +418,9 @@ func (m *Main) sweep(ctx context.Context) {
 	start := time.Now()
 	err := m.svc.ExpireDue(ctx)
 	m.metrics.sweep(time.Since(start), err)
+	if err := m.svc.Nudge(ctx); err != nil {
+		m.Logger.Error("nudge", "err", err)
+	}
 	if err != nil {
 		m.Logger.Error("expiry sweep", "err", err)
 	}
