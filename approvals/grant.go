@@ -363,13 +363,15 @@ func (s *Service) revokeBackoff(failures int) time.Duration {
 // Resume finishes what a crash interrupted: approved requests are granted
 // (or visibly failed), grants left "granting" are completed, and pending
 // requests whose approval messages were never posted are posted. Expired
-// grants are left to ExpireDue, which the caller runs at start.
+// grants are left to ExpireDue, which the caller runs at start. It reads
+// only the requests the store lists as needing it (Request.NeedsResume),
+// so a start with many grants in force reads none of them.
 func (s *Service) Resume(ctx context.Context) error {
-	open, err := s.store.OpenRequests(ctx, "")
+	rs, err := s.store.NeedingResume(ctx)
 	if err != nil {
-		return fmt.Errorf("read open requests: %w", err)
+		return fmt.Errorf("read requests to resume: %w", err)
 	}
-	for _, r := range open {
+	for _, r := range rs {
 		id := r.ID
 		switch {
 		case r.Status == StatusApproved || r.Status == StatusGranting:

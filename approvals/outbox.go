@@ -199,7 +199,7 @@ func (s *Service) Undeliverable(ctx context.Context, u Undelivered) error {
 			r.EndedAt = now
 			r.LastError = why
 			ev.Outcome = string(StatusFailed)
-			ev.Detail = "approval failed: " + why
+			ev.Detail = undeliverableFailed + why
 			return told(ev, true), nil
 		}
 		e := &r.Extensions[u.Round-1]
