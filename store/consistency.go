@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,13 +142,18 @@ func (c *checker) strayKey(tx *bbolt.Tx, index string, key []byte, id string, wa
 			return nil
 		}
 	}
+	c.addStray(id, index, key)
+	return nil
+}
+
+// addStray remembers key of index, which names request id, as stray.
+func (c *checker) addStray(id, index string, key []byte) {
 	m := c.stray[id]
 	if m == nil {
 		m = map[string][]byte{}
 		c.stray[id] = m
 	}
 	m[index] = bytes.Clone(key)
-	return nil
 }
 
 // strayIndexes walks the indexes that hold one key per open request,
@@ -228,27 +234,41 @@ func (c *checker) checkIndexes(tx *bbolt.Tx, r *approvals.Request) {
 		}
 		c.report(d)
 	}
-	if e.grant != nil {
-		if v := tx.Bucket(bucketGrants).Get(e.grant); v == nil || !bytes.Equal(v, e.gval) {
-			d := Disagreement{RequestID: id, Index: "grants_by_resource", repair: rewrite(id)}
-			switch k, ok := taken("grants_by_resource"); {
-			case ok && !bytes.Equal(k, e.grant):
-				d.Text = fmt.Sprintf("request %s: granted at %s but its grants_by_resource key is %q (index moved)", id, r.GrantedAt.UTC().Format(time.RFC3339Nano), k)
-				d.repair = both(deleteKey(bucketGrants, k), d.repair)
-			case v != nil:
-				d.Text = fmt.Sprintf("request %s: grant ends %s in the record, %s in grants_by_resource (index changed)", id, endText(e.gval), endText(v))
-			default:
-				d.Text = fmt.Sprintf("request %s: granted at %s but no grants_by_resource key (index removed)", id, r.GrantedAt.UTC().Format(time.RFC3339Nano))
-			}
-			c.report(d)
-		}
-	}
+	c.checkGrant(tx, r, e)
 	if c.v3 && e.resume && tx.Bucket(bucketResume).Get([]byte(id)) == nil {
 		c.report(Disagreement{RequestID: id, Index: "resume", repair: rewrite(id),
 			Text: fmt.Sprintf("request %s: %s and waiting to be taken up at start, but no resume key (index removed)", id, r.Status)})
 	}
 	if len(stray) == 0 {
 		delete(c.stray, id)
+	}
+}
+
+// checkGrant checks r's grants_by_resource entry, e its expected keys.
+func (c *checker) checkGrant(tx *bbolt.Tx, r *approvals.Request, e expected) {
+	id := r.ID
+	taken := func(index string) ([]byte, bool) {
+		k, ok := c.stray[id][index]
+		if ok {
+			delete(c.stray[id], index)
+		}
+		return k, ok
+	}
+	if e.grant == nil {
+		return
+	}
+	if v := tx.Bucket(bucketGrants).Get(e.grant); v == nil || !bytes.Equal(v, e.gval) {
+		d := Disagreement{RequestID: id, Index: "grants_by_resource", repair: rewrite(id)}
+		switch k, ok := taken("grants_by_resource"); {
+		case ok && !bytes.Equal(k, e.grant):
+			d.Text = fmt.Sprintf("request %s: granted at %s but its grants_by_resource key is %q (index moved)", id, r.GrantedAt.UTC().Format(time.RFC3339Nano), k)
+			d.repair = both(deleteKey(bucketGrants, k), d.repair)
+		case v != nil:
+			d.Text = fmt.Sprintf("request %s: grant ends %s in the record, %s in grants_by_resource (index changed)", id, endText(e.gval), endText(v))
+		default:
+			d.Text = fmt.Sprintf("request %s: granted at %s but no grants_by_resource key (index removed)", id, r.GrantedAt.UTC().Format(time.RFC3339Nano))
+		}
+		c.report(d)
 	}
 }
 
@@ -483,49 +503,177 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 		if !c.v3 {
 			return errors.New("check open requests: the file has schema 1 or 2 (opened read-only); open it for writing to migrate it")
 		}
-		if err := c.strayIndexes(tx, false); err != nil {
+		// The requests the indexes name, read in ID order: neighbours in
+		// the requests bucket share pages, so each page is read once.
+		seen := map[string]struct{}{}
+		name := func(id []byte) { seen[string(id)] = struct{}{} }
+		if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error { name(v); return nil }); err != nil {
 			return err
 		}
-		seen := map[string]bool{}
-		visit := func(id string) error {
-			if id == "" || seen[id] {
-				return nil
+		if err := tx.Bucket(bucketRevokes).ForEach(func(k, _ []byte) error {
+			if len(k) >= 8 {
+				name(k[8:])
 			}
-			seen[id] = true
-			v := tx.Bucket(bucketRequests).Get([]byte(id))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error { name(k); return nil }); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(seen))
+		for id := range seen {
+			ids = append(ids, id)
+		}
+		seen = nil
+		slices.Sort(ids)
+
+		// One pass over the records: each against the log, its grant key
+		// looked up, and the open, revoke and resume keys it implies
+		// collected, to be matched with each index in one sorted walk.
+		wantOpen, wantRevoke := make([]want, 0, len(ids)), make([]want, 0, len(ids))
+		var wantResume []want
+		requests, rlog := tx.Bucket(bucketRequests), tx.Bucket(bucketRequestLog)
+		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v := requests.Get([]byte(id))
 			if v == nil {
-				return nil // a stray key, reported below
+				continue // its keys are stray, reported below
 			}
 			r, err := indexedRequest([]byte(id), v)
 			if err != nil {
 				return err
 			}
-			if s, ok := decodeLogState(tx.Bucket(bucketRequestLog).Get([]byte(id))); ok {
+			if s, ok := decodeLogState(rlog.Get([]byte(id))); ok {
 				c.compareLog(r, s)
 			} else {
 				c.report(Disagreement{RequestID: id, Index: "request_log",
 					Text: fmt.Sprintf("request %s: no state in request_log, the log's view of each request (run accessbot audit verify)", id)})
 			}
-			c.checkIndexes(tx, r)
-			return nil
-		}
-		if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error { return visit(string(v)) }); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketRevokes).ForEach(func(k, _ []byte) error {
-			if len(k) < 8 {
-				return nil
+			if r.Status.Open() {
+				c.providers[r.Provider]++
 			}
-			return visit(string(k[8:]))
-		}); err != nil {
-			return err
+			e := expect(r)
+			if e.open != nil {
+				wantOpen = append(wantOpen, want{e.open, id, r.Status})
+			}
+			if e.revoke != nil {
+				wantRevoke = append(wantRevoke, want{e.revoke, id, r.Status})
+			}
+			if e.resume {
+				wantResume = append(wantResume, want{[]byte(id), id, r.Status})
+			}
+			c.checkGrant(tx, r, e)
 		}
-		if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error { return visit(string(k)) }); err != nil {
-			return err
+		ids = nil
+		missOpen := c.match(tx, bucketOpen, "open", wantOpen)
+		missRevoke := c.match(tx, bucketRevokes, "revokes_by_time", wantRevoke)
+		missResume := c.match(tx, bucketResume, "resume", wantResume)
+		for _, w := range missOpen {
+			c.missing(tx, "open", w)
+		}
+		for _, w := range missRevoke {
+			c.missing(tx, "revokes_by_time", w)
+		}
+		for _, w := range missResume {
+			c.missing(tx, "resume", w)
 		}
 		c.reportStray(tx)
 		return c.checkProviders(tx)
 	})
+}
+
+// want is an index key a record implies.
+type want struct {
+	key    []byte
+	id     string
+	status approvals.Status
+}
+
+// match walks index bucket and wants, both sorted by key, remembering the
+// keys no record implies as stray, and returns the wants the index lacks.
+func (c *checker) match(tx *bbolt.Tx, bucket []byte, index string, wants []want) []want {
+	slices.SortFunc(wants, func(a, b want) int { return bytes.Compare(a.key, b.key) })
+	var missing []want
+	cur := tx.Bucket(bucket).Cursor()
+	k, v := cur.First()
+	i := 0
+	for k != nil || i < len(wants) {
+		cmp := 1
+		switch {
+		case k == nil:
+			cmp = 1
+		case i == len(wants):
+			cmp = -1
+		default:
+			cmp = bytes.Compare(k, wants[i].key)
+		}
+		switch {
+		case cmp > 0:
+			missing = append(missing, wants[i])
+			i++
+			continue
+		case cmp == 0 && (index != "open" || string(v) == wants[i].id):
+			i++
+		default:
+			if cmp == 0 {
+				missing = append(missing, wants[i])
+				i++
+			}
+			c.addStray(keyID(index, k, v), index, k)
+		}
+		k, v = cur.Next()
+	}
+	return missing
+}
+
+// keyID returns the request an index key names.
+func keyID(index string, k, v []byte) string {
+	switch index {
+	case "open":
+		return string(v)
+	case "revokes_by_time":
+		if len(k) >= 8 {
+			return string(k[8:])
+		}
+		return ""
+	}
+	return string(k)
+}
+
+// missing reports that w's index key is not there: moved, when a stray key
+// of the same index names the request.
+func (c *checker) missing(tx *bbolt.Tx, index string, w want) {
+	id := w.id
+	d := Disagreement{RequestID: id, Index: index, repair: rewrite(id)}
+	stray, moved := c.stray[id][index]
+	if moved {
+		delete(c.stray[id], index)
+		bucket := map[string][]byte{"open": bucketOpen, "revokes_by_time": bucketRevokes, "resume": bucketResume}[index]
+		d.repair = both(deleteKey(bucket, stray), d.repair)
+	}
+	switch index {
+	case "open":
+		switch other := tx.Bucket(bucketOpen).Get(w.key); {
+		case moved:
+			d.Text = fmt.Sprintf("request %s: %s, but its open key is %q instead of %q (index moved)", id, w.status, stray, w.key)
+		case other != nil:
+			d.Text = fmt.Sprintf("request %s: %s, but its open key names %s (index changed)", id, w.status, other)
+		default:
+			d.Text = fmt.Sprintf("request %s: %s, but no open key (index removed)", id, w.status)
+		}
+	case "revokes_by_time":
+		if moved {
+			d.Text = fmt.Sprintf("request %s: revoke due at %s but its revokes_by_time key is at %s (index moved)", id, keyTimeText(w.key), keyTimeText(stray))
+		} else {
+			d.Text = fmt.Sprintf("request %s: revoke due at %s but no revokes_by_time key (index removed)", id, keyTimeText(w.key))
+		}
+	case "resume":
+		d.Text = fmt.Sprintf("request %s: %s and waiting to be taken up at start, but no resume key (index removed)", id, w.status)
+	}
+	c.report(d)
 }
 
 // RepairIndexes mends the repairable disagreements ds (index entries,
