@@ -154,6 +154,7 @@ func TestDriftCountsEveryGrantUnderWay(t *testing.T) {
 			if err := h.svc.SetPolicy(ctx, p); err != nil {
 				t.Fatal(err)
 			}
+			h.store.edited["ar-1"] = true
 			h.store.requests["ar-1"] = &Request{
 				ID: "ar-1", Requester: "UALICE", Resource: "db-old-name", Provider: "fake",
 				Identity: "Alice", Settings: json.RawMessage(`{"role": "rw"}`), Status: tc.status,

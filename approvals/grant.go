@@ -322,6 +322,10 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 // committed with the outcome, so Slack's pace never delays the next
 // grant's revoke.
 func (s *Service) revoke(ctx context.Context, r *Request) {
+	// Counted as running work before it claims the request, so Wait also
+	// covers revokes the timer or a sweep started: a revoke that finds
+	// this one under way returns only after it was counted.
+	defer s.track()()
 	if !s.startRevoke(r.ID) {
 		s.log.Debug("revoke already under way", "request_id", r.ID)
 		return
@@ -418,13 +422,15 @@ func (s *Service) revokeBackoff(failures int) time.Duration {
 // Resume finishes what a crash interrupted: approved requests are granted
 // (or visibly failed), grants left "granting" are completed, and pending
 // requests whose approval messages were never posted are posted. Expired
-// grants are left to ExpireDue, which the caller runs at start.
+// grants are left to ExpireDue, which the caller runs at start. It reads
+// only the requests the store lists as needing it (Request.NeedsResume),
+// so a start with many grants in force reads none of them.
 func (s *Service) Resume(ctx context.Context) error {
-	open, err := s.store.OpenRequests(ctx, "")
+	rs, err := s.store.NeedingResume(ctx)
 	if err != nil {
-		return fmt.Errorf("read open requests: %w", err)
+		return fmt.Errorf("read requests to resume: %w", err)
 	}
-	for _, r := range open {
+	for _, r := range rs {
 		id := r.ID
 		switch {
 		case r.Status == StatusApproved || r.Status == StatusGranting:

@@ -31,6 +31,10 @@ type Store interface {
 	// OpenRequests returns open requests (see Status.Open), all of them when
 	// requester is empty, oldest first.
 	OpenRequests(ctx context.Context, requester string) ([]*Request, error)
+	// NeedingResume returns the requests for which Request.NeedsResume is
+	// true, read from an index so that a start with many grants in force
+	// reads only these.
+	NeedingResume(ctx context.Context) ([]*Request, error)
 	// DueRevokes returns active requests whose RevokeDueAt is at or before
 	// now, read from an index by time so the cost follows what is due.
 	DueRevokes(ctx context.Context, now time.Time) ([]*Request, error)

@@ -206,7 +206,7 @@ func (s *Service) Undeliverable(ctx context.Context, u Undelivered) error {
 			r.EndedAt = now
 			r.LastError, r.Explanation = why, why
 			ev.Outcome = string(StatusFailed)
-			ev.Detail = "approval failed: " + why
+			ev.Detail = undeliverableFailed + why
 			return told(ev, true), nil
 		}
 		e := &r.Extensions[u.Round-1]

@@ -182,6 +182,21 @@ func (s *Service) background(ctx context.Context, fn func(ctx context.Context)) 
 	}()
 }
 
+// track counts work started outside background (a revoke of the timer or
+// a sweep) as running, for Wait, until the function it returns is called.
+func (s *Service) track() func() {
+	s.mu.Lock()
+	s.running++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.running--; s.running == 0 {
+			s.idle.Broadcast()
+		}
+	}
+}
+
 // NewID returns a new request ID: short enough to type in
 // "/access revoke ID", random enough not to be guessed.
 func NewID() string {

@@ -77,6 +77,9 @@ func (db *DB) appendEvents(tx *bbolt.Tx, evs ...approvals.Event) error {
 		if err := b.Put(seqKey(seq), v); err != nil {
 			return fmt.Errorf("put audit record %d: %w", seq, err)
 		}
+		if err := logEvent(tx, seq, ev); err != nil {
+			return err
+		}
 		head = auditHead{Seq: seq, Hash: hex.EncodeToString(sum[:])}
 	}
 	return writeHead(tx, head)

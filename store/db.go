@@ -15,10 +15,11 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// schemaVersion is the layout drawn in doc.go. Version 1 differs only in
-// its audit records, which version 2 still reads: a version 1 file is
-// migrated by writing the new version, and its records stay as they are.
-const schemaVersion = "2"
+// schemaVersion is the layout drawn in doc.go. Version 1 differs from 2
+// only in its audit records, which later versions still read; version 3
+// adds the request_log, providers_in_use and resume indexes, which the
+// migration builds (see migrate).
+const schemaVersion = "3"
 
 // Bucket names. Every bucket is created by Open.
 var (
@@ -39,8 +40,20 @@ var (
 	// bucketOutbox holds the chat notices not yet delivered, in commit
 	// order.
 	bucketOutbox = []byte("outbox")
+	// bucketRequestLog holds, per request, its state as the audit log
+	// tells it: the number of its last event, the expiry and the status
+	// after it (schema 3).
+	bucketRequestLog = []byte("request_log")
+	// bucketProviders counts the open requests of each provider (schema 3).
+	bucketProviders = []byte("providers_in_use")
+	// bucketResume holds the requests a start must take up again
+	// (approvals.Request.NeedsResume; schema 3).
+	bucketResume = []byte("resume")
 
-	allBuckets = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit, bucketOutbox}
+	// v2Buckets are the buckets of schema versions 1 and 2, which a
+	// read-only open reads as they are.
+	v2Buckets  = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit, bucketOutbox}
+	allBuckets = append(v2Buckets[:len(v2Buckets):len(v2Buckets)], bucketRequestLog, bucketProviders, bucketResume)
 )
 
 // Keys in bucketMeta.
@@ -217,10 +230,15 @@ func checkSchema(tx *bbolt.Tx) error {
 	if meta == nil {
 		return errors.New("not an accessbot database: it has no meta bucket")
 	}
-	if version := meta.Get(keySchema); !knownSchema(version) {
-		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
+	version := meta.Get(keySchema)
+	if !knownSchema(version) {
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 to %s); use the accessbot release that wrote it", version, schemaVersion)
 	}
-	for _, name := range allBuckets {
+	need := allBuckets
+	if string(version) != schemaVersion {
+		need = v2Buckets
+	}
+	for _, name := range need {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("not an accessbot database: bucket %s missing", name)
 		}
@@ -246,24 +264,32 @@ func initialize(tx *bbolt.Tx) error {
 			return err
 		}
 	case !knownSchema(version):
-		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 and %s); use the accessbot release that wrote it", version, schemaVersion)
+		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 to %s); use the accessbot release that wrote it", version, schemaVersion)
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	if string(version) != schemaVersion {
-		// New, or version 1: its audit records stay in their format, which
-		// version 2 reads and verifies, and new records follow in the new
-		// one.
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
+	if string(version) == schemaVersion {
+		return nil
 	}
-	return nil
+	if version != nil {
+		// Version 1 or 2: its audit records stay in their format, which
+		// later versions read and verify, and new records follow in the
+		// new one. The indexes of version 3 are built from the log and
+		// the requests.
+		if err := migrate(tx); err != nil {
+			return fmt.Errorf("migrate schema %s to %s: %w", version, schemaVersion, err)
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
 }
 
 // knownSchema reports whether this package reads schema version v.
-func knownSchema(v []byte) bool { return string(v) == "1" || string(v) == schemaVersion }
+func knownSchema(v []byte) bool {
+	return string(v) == "1" || string(v) == "2" || string(v) == schemaVersion
+}
 
 // Close closes the database file, waiting for open transactions to finish.
 func (db *DB) Close() error {

@@ -3,10 +3,10 @@
 // audit log in order or by time, its verification, and who held a resource
 // at an instant.
 //
-// This comment is the schema. The file holds seven top-level buckets:
+// This comment is the schema. The file holds ten top-level buckets:
 //
 //	meta/
-//	  schema                                     → "2" (ASCII decimal)
+//	  schema                                     → "3" (ASCII decimal)
 //	  audit_head                                 → <8B BE seq><hex SHA-256 hash>
 //	                                               of the last audit record
 //	requests/
@@ -29,6 +29,14 @@
 //	  <8B BE seq>                                → JSON of approvals.Notice,
 //	                                               with the request as committed
 //	                                               and "done": deliveries made
+//	request_log/
+//	  <id>                                       → <8B BE seq of its last event>
+//	                                               <8B BE unix-nanos expiry, 0: none>
+//	                                               <status after that event>
+//	providers_in_use/
+//	  <provider>                                 → <8B BE number of open requests>
+//	resume/
+//	  <id>                                       → ∅
 //
 // Integers in keys are fixed-width big-endian so that keys sort by number
 // and by time; instants are Unix nanoseconds clamped to [0, 2^63-1] (1970 to
@@ -53,6 +61,21 @@
 //     "who held RESOURCE at T" by seeking to RESOURCE and stopping at the
 //     first grant made after T. The value carries the end of the grant so
 //     grants that ended before T are skipped without reading the request.
+//   - providers_in_use counts the open requests of each provider (a key
+//     goes at zero), so a start builds the providers that open requests
+//     need without reading them.
+//   - resume holds one key per request whose next step a crash may have
+//     interrupted (approvals.Request.NeedsResume: approved, granting, a
+//     pending request or extension whose approvers were never asked), so
+//     a start resumes them without reading the others.
+//
+// request_log is written with each audit event about a request, from the
+// event (approvals.StatusAfter) and not from the request: it is the state
+// the log gives the request, the number of its last event and the expiry
+// that event carries (every such event is made from the request as
+// changed). A start compares each open request with it (CheckOpen), which
+// costs a read per open request and none of the history; `accessbot audit
+// verify` replays the log itself (CheckState) and checks request_log too.
 //
 // Writes are group-committed: concurrent writes share one bbolt write
 // transaction (one commit, one pair of fsyncs), which the first of them to
@@ -97,8 +120,8 @@
 //     which an anchor taken before catches. Opening for writing a log
 //     whose last record is keyed needs that record's key among the keys.
 //   - '{': schema 1's record, the JSON of the whole event, Hash included.
-//     Opening a schema 1 file moves it to schema 2 by writing the new
-//     version and nothing else: its records stay as they are, are read and
+//     Opening a schema 1 file for writing leaves its records as they are
+//     (the migration to version 3 rewrites none of them): they are read and
 //     verified as before (decoded, rehashed, and encoded again to catch
 //     bytes edited without changing the event), and the chain goes on from
 //     the last of them in the new format.
@@ -120,9 +143,13 @@
 // delivery that made them, without an audit event.
 //
 // A layout change bumps the schema version and adds a migration; Open
-// refuses a file with a version it does not know. A read-only open
+// refuses a file with a version it does not know. Opening a file of
+// version 1 or 2 for writing builds request_log from one pass over the
+// audit log and providers_in_use and resume from the open requests, in
+// the transaction that writes version 3. A read-only open
 // (Options.ReadOnly) migrates nothing and writes nothing: it reads
-// versions 1 and 2 as they are. The JSON field names of
+// versions 1 to 3 as they are (CheckState then skips the indexes the file
+// does not have). The JSON field names of
 // approvals.Request and approvals.Event are part of the layout. A new
 // optional field of approvals.Request (omitempty or omitzero, such as
 // audit_thread, the audit channel message that opens the request's thread)

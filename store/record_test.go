@@ -160,8 +160,8 @@ func TestNewRecordsReadAsBefore(t *testing.T) {
 	}
 }
 
-// TestMigrationKeepsRecords opens a schema 1 file: only the version
-// changes, and old records keep their bytes.
+// TestMigrationKeepsRecords opens a schema 1 file: the version changes and
+// the indexes of schema 3 are built, and old records keep their bytes.
 func TestMigrationKeepsRecords(t *testing.T) {
 	db := mustOpenWithLegacy(t, 3, 3, weirdEvent)
 	for _, k := range keys(t, db, bucketAudit) {
@@ -169,8 +169,8 @@ func TestMigrationKeepsRecords(t *testing.T) {
 			if v := tx.Bucket(bucketAudit).Get([]byte(k)); !isLegacy(v) {
 				t.Errorf("record %x was rewritten: %q", k, v)
 			}
-			if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "2" {
-				t.Errorf("schema = %q, want 2", v)
+			if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != schemaVersion {
+				t.Errorf("schema = %q, want %s", v, schemaVersion)
 			}
 			return nil
 		}); err != nil {

@@ -371,6 +371,12 @@ func reindex(tx *bbolt.Tx, old, cur *approvals.Request) error {
 	if err := reindexRevoke(tx, old, cur); err != nil {
 		return err
 	}
+	if err := reindexResume(tx, old, cur); err != nil {
+		return err
+	}
+	if err := reindexProvider(tx, old, cur); err != nil {
+		return err
+	}
 	return reindexGrant(tx, old, cur)
 }
 

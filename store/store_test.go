@@ -195,8 +195,8 @@ func TestOpenCreatesSchema(t *testing.T) {
 				t.Errorf("bucket %s missing", name)
 			}
 		}
-		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "2" {
-			t.Errorf("meta/schema = %q, want 2", v)
+		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "3" {
+			t.Errorf("meta/schema = %q, want 3", v)
 		}
 		return nil
 	})
@@ -231,11 +231,11 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	editFile(t, db.path, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("3"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
 	})
 	_, err := Open(db.path)
-	if err == nil || !strings.Contains(err.Error(), `schema version "3"`) {
-		t.Fatalf("Open of a version 3 file: err = %v, want an unsupported schema version", err)
+	if err == nil || !strings.Contains(err.Error(), `schema version "4"`) {
+		t.Fatalf("Open of a version 4 file: err = %v, want an unsupported schema version", err)
 	}
 }
 

@@ -290,18 +290,30 @@ func auditVerify(ctx context.Context, env *opsEnv, args []string) error {
 			return fmt.Errorf("audit log NOT intact: it does not extend the anchor %s@%d: %w", hash, n, err)
 		}
 	}
+	// The log intact, the state must agree with it: each request, its
+	// status and expiry, and the index entries written from it.
+	var disagree []store.Disagreement
+	if err := db.CheckState(ctx, func(d store.Disagreement) { disagree = append(disagree, d) }); err != nil {
+		return fmt.Errorf("audit verify: replaying the log against the requests: %w", err)
+	}
 	if res.Count == 0 {
 		fmt.Fprintln(stdout, "audit log intact: 0 records (empty)")
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "audit log intact: %d records, head %s\n", res.Count, res.Head)
+		if res.KeyedFrom > 0 {
+			fmt.Fprintf(stdout, "keyed (HMAC-SHA-256) from record %d on\n", res.KeyedFrom)
+		}
+		if hash != "" {
+			fmt.Fprintf(stdout, "extends the anchor %s@%d\n", hash, n)
+		}
+		fmt.Fprintf(stdout, "anchor now: %s\n", res.Anchor())
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d records, head %s\n", res.Count, res.Head)
-	if res.KeyedFrom > 0 {
-		fmt.Fprintf(stdout, "keyed (HMAC-SHA-256) from record %d on\n", res.KeyedFrom)
+	for _, d := range disagree {
+		fmt.Fprintln(stdout, d.Text)
 	}
-	if hash != "" {
-		fmt.Fprintf(stdout, "extends the anchor %s@%d\n", hash, n)
+	if len(disagree) > 0 {
+		return fmt.Errorf("the requests do NOT agree with the audit log: %d disagreements (listed above)", len(disagree))
 	}
-	fmt.Fprintf(stdout, "anchor now: %s\n", res.Anchor())
 	return nil
 }
 

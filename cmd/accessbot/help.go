@@ -65,10 +65,14 @@ what Slack must be told waits in the outbox for the next start.`,
 		env: []string{"DB_PATH", "ADMIN_SOCKET", "POLICY_FILE",
 			"GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_API_URL", "POSTGRES_DSN"}},
 	{path: "audit", summary: "audit log commands"},
-	{path: "audit verify", summary: "check the audit log's hash chain",
+	{path: "audit verify", summary: "check the audit log's hash chain, and the requests against it",
 		text: `Exit 0 when the hash chain is intact, non-zero naming the first bad
 record. With --expect-head HASH@N, record N (counting from 1) must have
-hash HASH, so a log cut back below an earlier anchor is caught.`,
+hash HASH, so a log cut back below an earlier anchor is caught. The log
+intact, it is replayed against the requests: every request's status and
+expiry must be what its events say, and the open, revokes_by_time,
+grants_by_resource and resume indexes must match the requests; each
+disagreement is printed on a line of its own and the exit is non-zero.`,
 		flags: func() *flag.FlagSet { fs, _ := auditVerifyFlags(); return fs },
 		env:   []string{"DB_PATH", "ADMIN_SOCKET", "AUDIT_KEY_FILE"}},
 	{path: "audit export", summary: "write audit events to stdout",

@@ -202,7 +202,13 @@ func (w *e2eWorld) command(m *Main, user, text string) string {
 // its approval message and has bob approve it, returning the request ID.
 func (w *e2eWorld) requestAndApprove(m *Main) string {
 	w.t.Helper()
-	w.command(m, e2eAlice, "request payments-admin 2h INC-4211 hotfix")
+	return w.requestAndApproveFor(m, "2h")
+}
+
+// requestAndApproveFor is requestAndApprove for a grant of duration d.
+func (w *e2eWorld) requestAndApproveFor(m *Main, d string) string {
+	w.t.Helper()
+	w.command(m, e2eAlice, "request payments-admin "+d+" INC-4211 hotfix")
 	open, err := m.db.OpenRequests(context.Background(), e2eAlice)
 	if err != nil || len(open) != 1 {
 		w.t.Fatalf("open requests after /access request: %v, %v", open, err)

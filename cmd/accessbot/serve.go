@@ -131,10 +131,13 @@ func loadPolicy(path string) (*approvals.Policy, error) {
 	return policy.Load(path, providers.SettingsTypes())
 }
 
-// Run opens the store, loads the policy, builds providers, the service, the
-// Slack front end and the scheduler, resumes interrupted work, runs one
-// expiry sweep (grants that expired while the bot was down), and starts
-// serving HTTP. It returns once everything is up.
+// Run opens the store, checks the requests in force against the audit log
+// (store.DB.CheckAtStart: index entries are repaired, a disagreeing
+// record stops the start), loads the policy, builds providers, the
+// service, the Slack front end and the scheduler, resumes interrupted
+// work, runs one expiry sweep (grants that expired while the bot was
+// down), and starts serving HTTP. It returns once everything is up. It
+// reads no request that is neither open nor in need of resuming.
 func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	if m.Logger == nil {
@@ -179,17 +182,28 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.db, err = store.OpenWith(cfg.DBPath, opts); err != nil {
 		return err
 	}
-	// Open requests and grants need the provider they were filed with,
-	// even when their resource has left the policy or changed provider:
-	// each is revoked with the settings it was made with.
-	used := providers.Used(pol)
-	open, err := m.db.OpenRequests(ctx, "")
+	// The requests in force must agree with the audit log before anything
+	// acts on them: index entries are rewritten from the requests, and a
+	// request that disagrees with the log stops the start.
+	repaired, err := m.db.CheckAtStart(ctx, m.Now())
 	if err != nil {
 		return err
 	}
-	for _, r := range open {
-		if res, ok := pol.Resource(r.Resource); !ok || res.Provider != r.Provider {
-			used[r.Provider] = append(used[r.Provider], fmt.Sprintf("request %s for %s, filed with provider %s", r.ID, r.Resource, r.Provider))
+	for _, d := range repaired {
+		m.Logger.Warn("index repaired from the record", "request_id", d.RequestID, "index", d.Index, "what", d.Text)
+	}
+	// Open requests and grants need the provider they were filed with,
+	// even when their resource has left the policy or changed provider:
+	// each is revoked with the settings it was made with. The store counts
+	// open requests per provider, so this reads none of them.
+	used := providers.Used(pol)
+	inUse, err := m.db.ProvidersInUse(ctx)
+	if err != nil {
+		return err
+	}
+	for p, n := range inUse {
+		if _, ok := used[p]; !ok {
+			used[p] = append(used[p], fmt.Sprintf("%d open requests filed with provider %s", n, p))
 		}
 	}
 	m.providers, err = providers.BuildUsed(ctx, used, m.providersConfig())
