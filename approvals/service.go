@@ -36,6 +36,10 @@ type Config struct {
 	// one hung call cannot stall the expiry sweep for every grant behind
 	// it. A timed-out attempt counts as transient.
 	CallTimeout time.Duration
+	// OnCall answers the auto_approve rules of resources, and StepUp the
+	// step_up ones, by method name ("duo"); both optional.
+	OnCall OnCall
+	StepUp map[string]StepUp
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
@@ -55,6 +59,8 @@ type Service struct {
 	revokeRetry    time.Duration
 	revokeRetryMax time.Duration
 	callTimeout    time.Duration
+	onCall         OnCall
+	stepUp         map[string]StepUp
 
 	mu      sync.Mutex // guards closing, running and revoking
 	closing bool
@@ -81,6 +87,8 @@ func New(cfg Config) *Service {
 		revokeRetry:    cfg.RevokeRetry,
 		revokeRetryMax: cfg.RevokeRetryMax,
 		callTimeout:    cfg.CallTimeout,
+		onCall:         cfg.OnCall,
+		stepUp:         cfg.StepUp,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -246,6 +254,9 @@ func (s *Service) ask(ctx context.Context, id string) {
 		s.closeHeld(ctx, id, StatusPending)
 		return
 	}
+	if s.autoApprove(ctx, r) {
+		return
+	}
 	now := s.now()
 	_, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		if r.Status != StatusPending || len(r.Asked) > 0 || len(r.Messages) > 0 {
@@ -339,7 +350,11 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
-	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
+	step, err := s.stepUpCheck(ctx, actor, id, msg)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.store.Transition(ctx, id, step.mark(actor, func(r *Request) (Change, error) {
 		if err := clickedRound(r, msg); err != nil {
 			return Change{}, err
 		}
@@ -378,7 +393,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		r.DecidedBy = actor
 		r.DecidedAt = now
 		return told(s.event(r, ActionApproved, actor, now), false), nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}

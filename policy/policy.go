@@ -86,6 +86,7 @@ type resourceDoc struct {
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Drift             string   `yaml:"drift"`
 	Standing          []string `yaml:"standing"`
+	ApprovalPaths     `yaml:",inline"`
 }
 
 // resourceFields are the keys of resourceDoc.
@@ -413,6 +414,8 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 			}
 		}
 	}
+
+	p.paths(&rd.ApprovalPaths, &r, line, field)
 
 	return r, len(p.list) == before
 }
