@@ -70,6 +70,8 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 			return ephemeral(b.errorText(err, "extend", user))
 		}
 		return ephemeral(extendText(r))
+	case commands.BreakGlass:
+		return ephemeral(b.breakGlass(ctx, user, c))
 	case commands.Who:
 		holders, err := b.svc.Who(ctx, user, c.Resource)
 		if err != nil {

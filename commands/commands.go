@@ -119,6 +119,8 @@ func Parse(text string) (Command, error) {
 			return nil, err
 		}
 		return Extend{ID: id, Duration: d, Reason: reason}, nil
+	case "break-glass":
+		return parseBreakGlass(rest)
 	case "who":
 		resource, err := oneArg(rest, "a resource is required: "+usageWho+" (/access resources lists them)", usageWho)
 		if err != nil {

@@ -15,6 +15,7 @@ const help = "*/access* — just-in-time access: ask for exactly what you need, 
 	"    e.g. `/access extend ar-4wwftt2k 1h still debugging`\n" +
 	"• `" + usageWho + "` — who holds the resource now (approvers of the resource and admins).\n" +
 	"    e.g. `/access who payments-admin`\n" +
+	helpBreakGlass +
 	"• `/access help` — this text.\n" +
 	"\n" +
 	"DURATION is a number and a unit, combinable: `45m`, `2h`, `1h30m`, `1d`, `1d12h` (s, m, h, d), up to the resource's maximum. " +
