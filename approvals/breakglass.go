@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -214,4 +215,33 @@ func (s *Service) unreviewed(ctx context.Context, open []*Request) []*Request {
 
 func sortByCreation(rs []*Request) {
 	slices.SortStableFunc(rs, func(a, b *Request) int { return a.CreatedAt.Compare(b.CreatedAt) })
+}
+
+// pathChanges names the changes of a resource's break-glass, auto_approve
+// and step_up between two policies, for the policy change event: each
+// changes who can get access without an approver's plain click.
+func pathChanges(old, r Resource) []string {
+	var out []string
+	bg := func(x Resource) string {
+		if !x.BreakGlass {
+			return "off"
+		}
+		return "up to " + FormatDuration(x.BreakGlassLimit())
+	}
+	if a, b := bg(old), bg(r); a != b {
+		out = append(out, fmt.Sprintf("%s break_glass: %s -> %s", r.Name, a, b))
+	}
+	sched := func(x Resource) []string {
+		if x.AutoApprove == nil {
+			return nil
+		}
+		return x.AutoApprove.PagerDutySchedules
+	}
+	if !slices.Equal(sched(old), sched(r)) {
+		out = append(out, fmt.Sprintf("%s auto_approve pagerduty schedules: %v -> %v", r.Name, sched(old), sched(r)))
+	}
+	if old.StepUp != r.StepUp {
+		out = append(out, fmt.Sprintf("%s step_up: %q -> %q", r.Name, old.StepUp, r.StepUp))
+	}
+	return out
 }

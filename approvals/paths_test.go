@@ -178,3 +178,16 @@ func TestAutoApprove(t *testing.T) {
 		})
 	}
 }
+
+func TestDiffPoliciesNamesPathChanges(t *testing.T) {
+	a, b := testPolicy(), testPolicy()
+	b.Resources[0].BreakGlass, b.Resources[0].BreakGlassMax = true, 30*time.Minute
+	b.Resources[1].AutoApprove = &AutoApprove{PagerDutySchedules: []string{"P1"}}
+	b.Resources[2].StepUp = "duo"
+	got := DiffPolicies(a, b)
+	for _, want := range []string{"db break_glass: off -> up to 30m", "two auto_approve pagerduty schedules: [] -> [P1]", `self step_up: "" -> "duo"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("diff %q does not contain %q", got, want)
+		}
+	}
+}
