@@ -24,6 +24,13 @@
 //	         ├──deny──▶ denied (grant unchanged)
 //	         └──grant expired, revoked or being revoked──▶ closed
 //
+// Two ways reach "approved" without an approver's click, and both then
+// follow the usual grant path: Service.BreakGlass files a request already
+// approved by its requester (approvers review it afterwards, and a flag
+// revokes it), and a resource's auto_approve rule approves a pending
+// request whose requester is on call. A resource's step_up makes each
+// approver's click count only once the step-up method confirms it.
+//
 // "granting" is written before the provider is called, so a crash between
 // the provider call and the record of its result is completed on restart
 // (grants are idempotent) rather than mistaken for access held outside

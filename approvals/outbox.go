@@ -48,6 +48,11 @@ type Notice struct {
 	// WarnExpiry tells the holder that the grant ends soon, offering an
 	// extension.
 	WarnExpiry bool `json:"warn_expiry,omitempty"`
+	// Alert, when set, are people (admins) told by DM that a break-glass
+	// grant was made; Review are the approval channel or the approvers who
+	// get its review message, with its buttons.
+	Alert  []string `json:"alert,omitempty"`
+	Review []string `json:"review,omitempty"`
 	// Summary, when set, is the periodic summary for the audit channel.
 	Summary *Summary `json:"summary,omitempty"`
 	// Anchor, when set, is the audit log head to publish in the audit

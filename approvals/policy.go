@@ -62,6 +62,13 @@ type Resource struct {
 	// allowed to hold the access outside accessbot (break-glass accounts).
 	Drift    string
 	Standing []string
+	// BreakGlass lets a requester grant themselves the resource at once,
+	// for at most BreakGlassMax (default MaxDuration); AutoApprove and
+	// StepUp are described with their types.
+	BreakGlass    bool
+	BreakGlassMax time.Duration
+	AutoApprove   *AutoApprove
+	StepUp        string
 }
 
 // Drift modes of a resource.

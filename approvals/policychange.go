@@ -124,6 +124,7 @@ func DiffPolicies(a, b *Policy) string {
 		if old.Drift != r.Drift || !slices.Equal(old.Standing, r.Standing) {
 			out = append(out, fmt.Sprintf("%s drift: %s %v -> %s %v", r.Name, old.Drift, old.Standing, r.Drift, r.Standing))
 		}
+		out = append(out, pathChanges(old, r)...)
 	}
 	for _, r := range a.Resources {
 		if _, ok := b.Resource(r.Name); !ok {

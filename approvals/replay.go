@@ -22,7 +22,7 @@ func StatusAfter(ev Event, before Status) Status {
 	switch ev.Action {
 	case ActionRequested:
 		return StatusPending
-	case ActionApproved:
+	case ActionApproved, ActionBreakGlass, ActionAutoApproved:
 		return StatusApproved
 	case ActionDenied:
 		return StatusDenied

@@ -123,6 +123,18 @@ type Request struct {
 	// first; only the last can be pending. ExpiresAt already includes every
 	// approved one; Duration stays what was asked for at submit.
 	Extensions []Extension `json:"extensions,omitempty"`
+
+	// BreakGlass is set on a request granted at once by its requester
+	// (see Service.BreakGlass); the approvers review it afterwards.
+	BreakGlass bool `json:"break_glass,omitempty"`
+	// ReviewedBy, ReviewedAt and ReviewConfirmed record that review: the
+	// approver who confirmed or flagged the break-glass grant.
+	ReviewedBy      string    `json:"reviewed_by,omitempty"`
+	ReviewedAt      time.Time `json:"reviewed_at,omitzero"`
+	ReviewConfirmed bool      `json:"review_confirmed,omitempty"`
+	// AutoApprovedBy names the rule that approved the request without an
+	// approver, such as "pagerduty:P123" (on call in that schedule).
+	AutoApprovedBy string `json:"auto_approved_by,omitempty"`
 }
 
 // SystemName returns what messages call the system the access is to:

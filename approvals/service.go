@@ -49,6 +49,10 @@ type Config struct {
 	// Timer is how the expiry timer (RunTimer) waits; default
 	// time.NewTimer.
 	Timer Timer
+	// OnCall answers the auto_approve rules of resources, and StepUp the
+	// step_up ones, by method name ("duo"); both optional.
+	OnCall OnCall
+	StepUp map[string]StepUp
 }
 
 // Service runs the approval flow. Methods that a Slack request waits for
@@ -72,7 +76,9 @@ type Service struct {
 	revokeWorkers  int
 	timer          Timer
 	// wake tells RunTimer that the earliest revoke due may have moved.
-	wake chan struct{}
+	wake   chan struct{}
+	onCall OnCall
+	stepUp map[string]StepUp
 
 	mu      sync.Mutex // guards closing, running and revoking
 	closing bool
@@ -103,6 +109,8 @@ func New(cfg Config) *Service {
 		revokeWorkers:  cfg.RevokeWorkers,
 		timer:          cfg.Timer,
 		wake:           make(chan struct{}, 1),
+		onCall:         cfg.OnCall,
+		stepUp:         cfg.StepUp,
 	}
 	if s.revokeWorkers < 1 {
 		s.revokeWorkers = 64
@@ -331,6 +339,9 @@ func (s *Service) ask(ctx context.Context, id string) {
 		s.closeHeld(ctx, id, StatusPending)
 		return
 	}
+	if s.autoApprove(ctx, r) {
+		return
+	}
 	now := s.now()
 	ro := s.approversOf(ctx, id, false)
 	_, err = s.store.Transition(ctx, id, func(r *Request) (Change, error) {
@@ -426,7 +437,11 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 	now := s.now()
 	decided, extension := false, false
 	var changed string // how the policy changed since r was filed
-	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
+	step, err := s.stepUpCheck(ctx, actor, id, msg)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.store.Transition(ctx, id, step.mark(actor, func(r *Request) (Change, error) {
 		if err := clickedRound(r, msg); err != nil {
 			return Change{}, err
 		}
@@ -466,7 +481,7 @@ func (s *Service) approve(ctx context.Context, actor, id string, msg MessageRef)
 		r.DecidedBy = actor
 		r.DecidedAt = now
 		return told(s.event(r, ActionApproved, actor, now), false), nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}

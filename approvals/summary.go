@@ -45,7 +45,9 @@ type Summary struct {
 	// RevokeFailing are grants whose revoke has failed and is still due.
 	RevokeFailing []*Request
 	Drift         []DriftFinding
-	Anchor        Anchor
+	// Unreviewed are break-glass grants no approver has reviewed yet.
+	Unreviewed []*Request
+	Anchor     Anchor
 }
 
 // stalePendingAge is how long a request may wait before the summary
@@ -97,6 +99,7 @@ func (s *Service) Summarize(ctx context.Context, log AuditLog, period time.Durat
 			sum.StalePending = append(sum.StalePending, r)
 		}
 	}
+	sum.Unreviewed = s.unreviewed(ctx, open)
 	slices.SortFunc(sum.Active, func(a, b *Request) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 	// Decision times come from the events, which carry the request's
 	// creation through its ID; re-reading each decided request is cheap

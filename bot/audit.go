@@ -20,14 +20,14 @@ const (
 // A10): the latest action, the request ID, the resource and the requester,
 // then where the request stands now.
 func auditParentText(r *approvals.Request, ev approvals.Event) string {
-	return cut(auditHead(ev)+" · "+auditAsked(r)+"\n*Now:* "+auditState(r), maxSectionText)
+	return cut(auditHead(ev)+" · "+auditAsked(r)+breakGlassNote(r)+"\n*Now:* "+auditState(r), maxSectionText)
 }
 
 // auditParentBlocks renders the parent: the event and the request, the
 // current state, and a pointer to the thread.
 func auditParentBlocks(r *approvals.Request, ev approvals.Event) []slack.Block {
 	return []slack.Block{
-		section(blockAudit, auditHead(ev)+" · "+auditAsked(r)),
+		section(blockAudit, auditHead(ev)+" · "+auditAsked(r)+breakGlassNote(r)),
 		section(blockAuditState, "*Now:* "+auditState(r)),
 		contextBlock(blockAuditThread, fmt.Sprintf("Request `%s` · filed %s · every event of this request is in the thread",
 			escape(r.ID), when(r.CreatedAt))),

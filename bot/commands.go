@@ -76,6 +76,8 @@ func (b *Bot) Command(ctx context.Context, cmd slack.SlashCommand) *Reply {
 			return ephemeral(b.errorText(err, "extend", user))
 		}
 		return ephemeral(extendText(r))
+	case commands.BreakGlass:
+		return ephemeral(b.breakGlass(ctx, user, c))
 	case commands.Who:
 		now := b.svc.Now()
 		at := c.At

@@ -34,6 +34,8 @@ func (d *Deliverer) attempt(ctx context.Context, dl *delivery) (*approvals.Deliv
 	case kindSummary:
 		_, err := d.api.post(ctx, d.audit, summaryText(n.Summary), summaryBlocks(n.Summary))
 		return nil, err
+	case kindAlert, kindReview:
+		return d.attemptPaths(ctx, dl)
 	case kindAnchor:
 		text := anchorText(*n.Anchor)
 		_, err := d.api.post(ctx, d.audit, text, []slack.Block{section(blockAnchor, text)})
@@ -59,6 +61,9 @@ func (d *Deliverer) current(ctx context.Context, n *approvals.Notice) (*approval
 // roundMessage renders the approval message of round of r: the request's
 // own, or that of its extension.
 func roundMessage(r *approvals.Request, round int) (string, []slack.Block) {
+	if round == 0 && r.BreakGlass {
+		return reviewText(r), reviewBlocks(r)
+	}
 	if round > 0 && round <= len(r.Extensions) {
 		e := &r.Extensions[round-1]
 		return extensionText(r, e), extensionBlocks(r, e)

@@ -356,6 +356,7 @@ func (d *Deliverer) expand(n *approvals.Notice) []*delivery {
 	for _, t := range n.Ask {
 		add(kindAsk, fmt.Sprintf("ask:%d:%s", n.Round, t), convOf(t), t, n.Round)
 	}
+	out = append(out, d.expandPaths(n)...)
 	if n.Update && r != nil {
 		for _, t := range updateTargets(r.Asked, r.Messages) {
 			add(kindUpdate, "update:0:"+t, convOf(t), t, 0)

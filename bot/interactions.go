@@ -62,7 +62,12 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 	for _, a := range ic.ActionCallback.BlockActions {
 		var err error
 		switch a.ActionID {
+		case ActionReviewConfirm, ActionReviewFlag:
+			_, err = b.svc.Review(ctx, user, a.Value, a.ActionID == ActionReviewConfirm)
 		case ActionApprove:
+			if b.approveLater(ctx, ic, a) {
+				continue
+			}
 			_, err = b.svc.ApproveFrom(ctx, user, a.Value, clicked(ic))
 		case ActionDeny:
 			_, err = b.svc.DenyFrom(ctx, user, a.Value, clicked(ic))

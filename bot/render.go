@@ -292,6 +292,9 @@ func requesterText(r *approvals.Request, ev approvals.Event) string {
 	case approvals.ActionUndeliverable:
 		return unreachableText(r, id, res)
 	}
+	if s, ok := pathsRequesterText(r, ev); ok {
+		return s
+	}
 	if s, ok := extensionRequesterText(r, ev); ok {
 		return s
 	}
@@ -396,6 +399,10 @@ func auditText(r *approvals.Request, ev approvals.Event) string {
 	case approvals.ActionPolicyLoaded:
 		body = fmt.Sprintf("%s. Policy hash `%.12s`.", userText(strings.TrimSuffix(ev.Detail, "."), maxDetail), ev.PolicyHash)
 	default:
+		if b, ok := pathsAuditBody(ev); ok {
+			body = b
+			break
+		}
 		if b, ok := extensionAuditBody(r, ev); ok {
 			body = b
 			break

@@ -103,6 +103,7 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 		listSection(blockSummaryPending, ":hourglass: Pending for over an hour", pending),
 		listSection(blockSummaryRevokes, ":warning: Revoke failures still outstanding", revokes),
 		listSection(blockSummaryDrift, ":mag: Drift: access held outside accessbot", drift),
+		listSection(blockSummaryUnreviewed, ":rotating_light: Break-glass grants not reviewed yet", unreviewedLines(s)),
 		slack.NewDividerBlock(),
 		section(blockSummaryAnchor, anchor),
 	}

@@ -122,6 +122,8 @@ func Parse(text string) (Command, error) {
 			return nil, err
 		}
 		return Extend{ID: id, Duration: d, Reason: reason}, nil
+	case "break-glass":
+		return parseBreakGlass(rest)
 	case "who":
 		resource, rest := next(rest)
 		if resource == "" {

@@ -15,6 +15,7 @@ const help = "*/access* — just-in-time access: ask for exactly what you need, 
 	"    e.g. `/access extend ar-4wwftt2k 1h still debugging`\n" +
 	"• `" + usageWho + "` — who holds the resource now, or held it at TIME (approvers of the resource and admins).\n" +
 	"    e.g. `/access who payments-admin`, `/access who payments-admin at 2026-11-22 10:00`, `/access who payments-admin at 2 hours ago`\n" +
+	helpBreakGlass +
 	"• `/access help` — this text.\n" +
 	"\n" +
 	"DURATION is a number and a unit, combinable: `45m`, `2h`, `1h30m`, `1d`, `1.5h`, or in words: `90 minutes`, `2 hours`, `1 day`, up to the resource's maximum. " +

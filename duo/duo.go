@@ -235,7 +235,9 @@ var errWaitOver = errors.New("push wait over")
 // timedOut turns the end of Push's own wait into a DeniedError; the end of
 // the caller's context stays an error of its own.
 func (c *Client) timedOut(ctx context.Context, err error) error {
-	if errors.Is(context.Cause(ctx), errWaitOver) && errors.Is(err, context.DeadlineExceeded) {
+	// Whatever the call was doing when the wait ended (dialling, reading
+	// an answer cut short), the push was not allowed in time.
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errWaitOver) {
 		return &DeniedError{Status: "timeout", Message: fmt.Sprintf("no answer within %s", c.timeout)}
 	}
 	return err

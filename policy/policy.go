@@ -91,6 +91,7 @@ type resourceDoc struct {
 	AllowSelfApproval bool     `yaml:"allow_self_approval"`
 	Drift             string   `yaml:"drift"`
 	Standing          []string `yaml:"standing"`
+	ApprovalPaths     `yaml:",inline"`
 }
 
 // resourceFields are the keys of resourceDoc.
@@ -468,6 +469,8 @@ func (p *parser) resource(i int, n *yaml.Node) (approvals.Resource, bool) {
 			}
 		}
 	}
+
+	p.paths(&rd.ApprovalPaths, &r, line, field)
 
 	return r, len(p.list) == before
 }

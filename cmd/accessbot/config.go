@@ -45,6 +45,12 @@ type Config struct {
 	LogFormat               string `envconfig:"LOG_FORMAT" default:"text" desc:"text or json"`
 	StrictPrivileges        bool   `envconfig:"STRICT_PRIVILEGES" default:"false" desc:"refuse to start when a provider's credentials can do more than the policy needs"`
 
+	PagerDutyToken  string `envconfig:"PAGERDUTY_TOKEN" desc:"PagerDuty REST API key (read-only is enough), for auto_approve rules" secret:"true"`
+	PagerDutyAPIURL string `envconfig:"PAGERDUTY_API_URL" desc:"PagerDuty REST API base URL" unset:"https://api.pagerduty.com"`
+	DuoHost         string `envconfig:"DUO_HOST" desc:"Duo Auth API hostname (api-XXXXXXXX.duosecurity.com), for step_up: duo"`
+	DuoIKey         string `envconfig:"DUO_IKEY" desc:"Duo Auth API integration key"`
+	DuoSKeyFile     string `envconfig:"DUO_SKEY_FILE" desc:"file holding the Duo Auth API secret key"`
+
 	SalesforceLoginURL         string `envconfig:"SALESFORCE_LOGIN_URL" desc:"Salesforce authorization server: https://login.salesforce.com, https://test.salesforce.com or the org's My Domain URL" unset:"https://login.salesforce.com"`
 	SalesforceClientID         string `envconfig:"SALESFORCE_CLIENT_ID" desc:"Salesforce connected app's consumer key"`
 	SalesforceClientSecret     string `envconfig:"SALESFORCE_CLIENT_SECRET" desc:"Salesforce consumer secret (client credentials flow)"`

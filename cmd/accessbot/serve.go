@@ -210,8 +210,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	onCall, stepUp, err := m.pathClients(pol)
+	if err != nil {
+		return err
+	}
 	m.metrics = newMetrics()
 	m.svc = approvals.New(approvals.Config{
+		OnCall:    onCall,
+		StepUp:    stepUp,
 		Store:     m.db,
 		Providers: m.metrics.instrument(m.providers.Providers, m.Now),
 		Policy:    pol,
@@ -418,6 +424,9 @@ func (m *Main) ReloadPolicy(ctx context.Context) error {
 	pol, err := loadPolicy(m.Config.PolicyFile)
 	if err != nil {
 		return fmt.Errorf("policy not reloaded, the previous one stays in force: %w", err)
+	}
+	if err := m.checkPaths(pol); err != nil {
+		return fmt.Errorf("policy not reloaded: %w", err)
 	}
 	for name, resources := range providers.Used(pol) {
 		if _, ok := m.providers.Providers[name]; !ok {
