@@ -1,0 +1,205 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/store"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel of outbox commits. Its payload
+// is the schema, since notifications reach every session of the database.
+const notifyChannel = "accessbot_outbox"
+
+// appendAndQueue appends evs to the audit log and queues notices, each
+// filled in with r (nil for notices about no request), inside tx. The
+// audit head row is locked (FOR UPDATE) from here until tx ends, so
+// appends from every replica form one chain; the outbox head likewise, so
+// notices become visible in the order of their sequence numbers.
+func appendAndQueue(ctx context.Context, tx pgx.Tx, evs []approvals.Event, r *approvals.Request, notices []approvals.Notice) error {
+	var b pgx.Batch
+	if len(evs) > 0 {
+		var seq uint64
+		var prev string
+		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head FOR UPDATE`).Scan(&seq, &prev); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		seqs := make([]int64, 0, len(evs))
+		recs := make([][]byte, 0, len(evs))
+		for _, ev := range evs {
+			// As the bbolt store prepares an event, so the bytes agree.
+			if ev.Time.IsZero() {
+				ev.Time = time.Now()
+			}
+			ev.Time = ev.Time.UTC()
+			ev.ExpiresAt = ev.ExpiresAt.UTC()
+			seq++
+			ev.Seq = seq
+			v, hash, err := store.EncodeAuditRecord(ev, prev)
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, int64(seq))
+			recs = append(recs, v)
+			prev = hash
+		}
+		b.Queue(`INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, seqs, recs)
+		b.Queue(`UPDATE audit_head SET seq = $1, hash = $2`, int64(seq), prev)
+	}
+	if len(notices) > 0 {
+		vs := make([][]byte, 0, len(notices))
+		for _, n := range notices {
+			if r != nil {
+				// The snapshot is for telling what happened; the provider
+				// settings are no part of that and are left out.
+				n.Request = r.Clone()
+				n.Request.Settings = nil
+				n.RequestID = r.ID
+			}
+			n.At = n.At.UTC()
+			v, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("encode notice: %w", err)
+			}
+			vs = append(vs, v)
+		}
+		// Sequence numbers come from the outbox head, locked until commit,
+		// not from a sequence: a sequence hands out numbers in the order
+		// transactions ask, and a delivery worker that has read notice 7
+		// would never go back for a notice 6 committed after it.
+		b.Queue(`WITH h AS (UPDATE outbox_head SET seq = seq + $1 RETURNING seq)
+			INSERT INTO outbox (seq, notice)
+			SELECT h.seq - $1 + u.i, u.notice FROM h, unnest($2::bytea[]) WITH ORDINALITY AS u(notice, i)`,
+			int64(len(notices)), vs)
+		b.Queue(`SELECT pg_notify($1, current_schema())`, notifyChannel)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("append audit events and notices: %w", err)
+	}
+	return nil
+}
+
+// AppendEvent appends an event that changes no request (a policy load, a
+// drift finding) and queues notices.
+func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event, notices ...approvals.Notice) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		return appendAndQueue(ctx, tx, []approvals.Event{ev}, nil, notices)
+	})
+	if err == nil && len(notices) > 0 {
+		db.wakeOutbox()
+	}
+	return err
+}
+
+// AuditHead returns the number of audit records and the hash of the last
+// one, the anchor summaries publish.
+func (db *DB) AuditHead(ctx context.Context) (approvals.Anchor, error) {
+	if err := ctx.Err(); err != nil {
+		return approvals.Anchor{}, err
+	}
+	var seq int64
+	var hash string
+	if err := db.pool.QueryRow(ctx, `SELECT seq, hash FROM audit_head`).Scan(&seq, &hash); err != nil {
+		return approvals.Anchor{}, fmt.Errorf("audit head: %w", err)
+	}
+	return approvals.Anchor{Count: uint64(seq), Hash: hash}, nil
+}
+
+// LastEvent returns the last audit event, and false when the log is empty.
+func (db *DB) LastEvent(ctx context.Context) (approvals.Event, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return approvals.Event{}, false, err
+	}
+	var seq int64
+	var v []byte
+	err := db.pool.QueryRow(ctx, `SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return approvals.Event{}, false, nil
+	}
+	if err != nil {
+		return approvals.Event{}, false, fmt.Errorf("read audit log: %w", err)
+	}
+	ev, err := store.DecodeAuditRecord(uint64(seq), v)
+	return ev, err == nil, err
+}
+
+// Events calls fn with every audit event in order (see EventsBetween).
+func (db *DB) Events(ctx context.Context, fn func(approvals.Event) error) error {
+	return db.EventsBetween(ctx, time.Time{}, time.Time{}, fn)
+}
+
+// EventsBetween calls fn, in log order, with the events whose Time is at or
+// after since and before until; a zero since or until leaves that side
+// open. Event times come from the callers' clocks and need not grow with
+// the sequence, so the whole log is read, in batches; fn runs between
+// queries, in no transaction. The log is only ever appended to, so the
+// walk sees a prefix of it plus whatever was appended while it ran.
+func (db *DB) EventsBetween(ctx context.Context, since, until time.Time, fn func(approvals.Event) error) error {
+	return db.walkAudit(ctx, func(seq uint64, v []byte) error {
+		ev, err := store.DecodeAuditRecord(seq, v)
+		if err != nil {
+			return err
+		}
+		if (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) {
+			return nil
+		}
+		return fn(ev)
+	})
+}
+
+// AuditRecords calls fn with every stored audit record in order, as
+// stored: the bytes `accessbot audit verify` checks.
+func (db *DB) AuditRecords(ctx context.Context, fn func(seq uint64, value []byte) error) error {
+	return db.walkAudit(ctx, fn)
+}
+
+func (db *DB) walkAudit(ctx context.Context, fn func(seq uint64, v []byte) error) error {
+	type record struct {
+		seq int64
+		v   []byte
+	}
+	var after int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, err := db.pool.Query(ctx, `SELECT seq, record FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, batchSize)
+		if err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		batch := make([]record, 0, batchSize)
+		for rows.Next() {
+			var r record
+			if err := rows.Scan(&r.seq, &r.v); err != nil {
+				rows.Close()
+				return fmt.Errorf("read audit log: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		for _, r := range batch {
+			if err := fn(uint64(r.seq), r.v); err != nil {
+				return err
+			}
+		}
+		if len(batch) < batchSize {
+			return nil
+		}
+		after = batch[len(batch)-1].seq
+	}
+}
