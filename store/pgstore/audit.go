@@ -17,19 +17,78 @@ import (
 // is the schema, since notifications reach every session of the database.
 const notifyChannel = "accessbot_outbox"
 
-// appendAndQueue appends evs to the audit log and queues notices, each
-// filled in with r (nil for notices about no request), inside tx. The
-// audit head row is locked (FOR UPDATE) from here until tx ends, so
-// appends from every replica form one chain; the outbox head likewise, so
-// notices become visible in the order of their sequence numbers.
-func appendAndQueue(ctx context.Context, tx pgx.Tx, evs []approvals.Event, r *approvals.Request, notices []approvals.Notice) error {
+// wtx is a write transaction of the committer, shared by the writes of a
+// batch. The first write that appends an event or queues a notice locks
+// the audit head and then the outbox head (SELECT … FOR UPDATE), in that
+// order, until the transaction ends: appends from every replica form one
+// chain, and notices become visible in the order of their sequence
+// numbers. Later writes of the batch go on from the heads kept here, and
+// finish writes them back, and notifies listeners, once.
+type wtx struct {
+	pgx.Tx
+	locked    bool
+	auditSeq  uint64
+	auditHash string
+	outboxSeq uint64
+	// appended and queued say whether the heads moved.
+	appended, queued bool
+}
+
+func (t *wtx) lockHeads(ctx context.Context) error {
+	if t.locked {
+		return nil
+	}
 	var b pgx.Batch
-	if len(evs) > 0 {
-		var seq uint64
-		var prev string
-		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head FOR UPDATE`).Scan(&seq, &prev); err != nil {
-			return fmt.Errorf("audit head: %w", err)
+	b.Queue(`SELECT seq, hash FROM audit_head FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&t.auditSeq, &t.auditHash)
+	})
+	b.Queue(`SELECT seq FROM outbox_head FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&t.outboxSeq)
+	})
+	if err := t.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("lock the audit and outbox heads: %w", err)
+	}
+	t.locked = true
+	return nil
+}
+
+// finish writes the heads back and, when notices were queued, notifies
+// the listeners (delivered at commit).
+func (t *wtx) finish(ctx context.Context) error {
+	var b pgx.Batch
+	if t.appended {
+		b.Queue(`UPDATE audit_head SET seq = $1, hash = $2`, int64(t.auditSeq), t.auditHash)
+	}
+	if t.queued {
+		b.Queue(`UPDATE outbox_head SET seq = $1`, int64(t.outboxSeq))
+		b.Queue(`SELECT pg_notify($1, current_schema())`, notifyChannel)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := t.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("write the audit and outbox heads: %w", err)
+	}
+	return nil
+}
+
+// appendAndQueue appends evs to the audit log and queues notices, each
+// filled in with r (nil for notices about no request), inside tx, and
+// sends them with the statements already queued on b (nil for none) in one
+// round trip.
+func appendAndQueue(ctx context.Context, tx *wtx, b *pgx.Batch, evs []approvals.Event, r *approvals.Request, notices []approvals.Notice) error {
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	if len(evs) > 0 || len(notices) > 0 {
+		if err := tx.lockHeads(ctx); err != nil {
+			return err
 		}
+	}
+	// Work on copies of the heads: they are kept only if every statement
+	// succeeds (a failing write aborts the batch anyway).
+	seq, prev, nseq := tx.auditSeq, tx.auditHash, tx.outboxSeq
+	if len(evs) > 0 {
 		seqs := make([]int64, 0, len(evs))
 		recs := make([][]byte, 0, len(evs))
 		for _, ev := range evs {
@@ -50,9 +109,9 @@ func appendAndQueue(ctx context.Context, tx pgx.Tx, evs []approvals.Event, r *ap
 			prev = hash
 		}
 		b.Queue(`INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, seqs, recs)
-		b.Queue(`UPDATE audit_head SET seq = $1, hash = $2`, int64(seq), prev)
 	}
 	if len(notices) > 0 {
+		seqs := make([]int64, 0, len(notices))
 		vs := make([][]byte, 0, len(notices))
 		for _, n := range notices {
 			if r != nil {
@@ -67,24 +126,25 @@ func appendAndQueue(ctx context.Context, tx pgx.Tx, evs []approvals.Event, r *ap
 			if err != nil {
 				return fmt.Errorf("encode notice: %w", err)
 			}
+			nseq++
+			seqs = append(seqs, int64(nseq))
 			vs = append(vs, v)
 		}
 		// Sequence numbers come from the outbox head, locked until commit,
 		// not from a sequence: a sequence hands out numbers in the order
 		// transactions ask, and a delivery worker that has read notice 7
 		// would never go back for a notice 6 committed after it.
-		b.Queue(`WITH h AS (UPDATE outbox_head SET seq = seq + $1 RETURNING seq)
-			INSERT INTO outbox (seq, notice)
-			SELECT h.seq - $1 + u.i, u.notice FROM h, unnest($2::bytea[]) WITH ORDINALITY AS u(notice, i)`,
-			int64(len(notices)), vs)
-		b.Queue(`SELECT pg_notify($1, current_schema())`, notifyChannel)
+		b.Queue(`INSERT INTO outbox (seq, notice) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, seqs, vs)
 	}
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("append audit events and notices: %w", err)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
+	tx.auditSeq, tx.auditHash, tx.outboxSeq = seq, prev, nseq
+	tx.appended = tx.appended || len(evs) > 0
+	tx.queued = tx.queued || len(notices) > 0
 	return nil
 }
 
@@ -94,8 +154,8 @@ func (db *DB) AppendEvent(ctx context.Context, ev approvals.Event, notices ...ap
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := db.write(ctx, func(tx pgx.Tx) error {
-		return appendAndQueue(ctx, tx, []approvals.Event{ev}, nil, notices)
+	err := db.write(ctx, func(ctx context.Context, tx *wtx) error {
+		return appendAndQueue(ctx, tx, nil, []approvals.Event{ev}, nil, notices)
 	})
 	if err == nil && len(notices) > 0 {
 		db.wakeOutbox()

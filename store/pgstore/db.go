@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,17 @@ type DB struct {
 	outboxSignal chan struct{}
 	stopListen   context.CancelFunc
 	listening    sync.WaitGroup
+
+	// commits counts write transactions committed since Open.
+	commits atomic.Uint64
+	// wmu guards queue and leading.
+	wmu sync.Mutex
+	// queue holds the writes waiting for the next commit, oldest first.
+	queue []*pending
+	// leading is true while some caller of write is committing for the
+	// others; it hands the role on rather than clearing it while writes
+	// wait, so a queued write never waits for a caller that arrives later.
+	leading bool
 }
 
 type config struct {
@@ -120,41 +132,184 @@ func (db *DB) Schema() string { return db.schema }
 // Ping checks that the database answers, for health checks.
 func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
-// maxAttempts bounds how often a write transaction is run after a
-// serialization failure or a deadlock. Writes lock rows in one order
-// (requests, then the audit head, then the outbox head), so either is rare.
+// maxAttempts bounds how often a batch is run after a serialization
+// failure or a deadlock. A DB commits one batch at a time, so only
+// replicas can deadlock one another (one holding the heads, the other a
+// request the first wants next), which is rare.
 const maxAttempts = 5
 
-// fnError carries an error of the caller's own (Transition's fn) through
-// the transaction untouched, so it is never taken for a retryable database
-// error and comes back unwrapped.
+// maxBatch caps how many writes share one transaction: a bigger batch
+// holds the audit head longer and makes a commit failure cost more writes.
+const maxBatch = 64
+
+// commitTimeout bounds a batch transaction. The writes in it run under the
+// committer's context, not their callers': a caller that gives up must not
+// break the connection the others' writes share.
+const commitTimeout = 30 * time.Second
+
+// fnError carries an error for the caller (a conflict, a taken ID) out of
+// a write that may have written part of its change or aborted the
+// transaction, so it is never taken for a retryable database error and
+// comes back unwrapped.
 type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
 
-// write runs fn in a read committed transaction and commits it, running
-// the whole transaction again, up to maxAttempts times, after a
-// serialization failure (40001) or a deadlock (40P01). fn may therefore run
-// more than once.
-func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, db.pool, fn)
-		var fe fnError
-		if errors.As(err, &fe) {
-			return fe.err
+// write runs fn in a write transaction and returns once it is committed.
+// Errors that fn returns wrapped in fnError or refusal come back unwrapped
+// and as they are.
+//
+// Concurrent calls are committed together, as the bbolt store commits
+// them: a caller queues fn; if no commit is under way it leads at once (a
+// lone writer never waits), taking every write queued at that moment, up
+// to maxBatch, into one transaction. Writes that arrive meanwhile queue
+// up, and when the leader's transaction is done it hands the lead to the
+// oldest of them. So a burst of writes shares one commit, one WAL flush
+// and one lock of the audit head (taken by the first write that appends,
+// written back once before the commit; see wtx), instead of queueing one
+// commit after the other on the head's row lock.
+//
+// A write that fails with a refusal wrote nothing and the batch goes on.
+// A write that fails otherwise may have written part of its change, or
+// aborted the transaction: the transaction is rolled back and run again
+// without it, and it gets its error, as if it had run after the writes
+// before it and written nothing. A batch that fails on a serialization
+// failure or a deadlock (40001, 40P01) is run again whole, up to
+// maxAttempts times. So fn may run more than once, each time after the
+// writes before it, and must have no effect outside tx but its result,
+// which it must set afresh on every run. It gets the committer's context.
+// A panic in fn is raised again in its own caller.
+func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := &pending{ctx: ctx, fn: fn, done: make(chan bool, 1)}
+	db.wmu.Lock()
+	db.queue = append(db.queue, w)
+	lead := !db.leading
+	db.leading = true
+	db.wmu.Unlock()
+	if lead || !<-w.done {
+		// Leading: w is the oldest queued write, so it is in this batch.
+		db.wmu.Lock()
+		n := min(len(db.queue), maxBatch)
+		batch := append([]*pending(nil), db.queue[:n]...)
+		db.queue = append(db.queue[:0], db.queue[n:]...)
+		db.wmu.Unlock()
+
+		db.commit(batch)
+		for _, o := range batch {
+			if o != w {
+				o.done <- true
+			}
 		}
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
+
+		db.wmu.Lock()
+		if len(db.queue) > 0 {
+			db.queue[0].done <- false // lead the next batch
+		} else {
+			db.leading = false
 		}
-		// A short random pause lets the transaction that won go first.
-		pause := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
+		db.wmu.Unlock()
+	}
+	if w.panicked != nil {
+		panic(w.panicked.value)
+	}
+	var fe fnError
+	if errors.As(w.err, &fe) {
+		return fe.err
+	}
+	var rf refusal
+	if errors.As(w.err, &rf) {
+		return rf.err
+	}
+	return w.err
+}
+
+// refusal is the error of a write that wrote nothing (a Transition whose
+// fn refused, a request not found): the batch's transaction is intact and
+// goes on without it.
+type refusal struct{ err error }
+
+func (e refusal) Error() string { return e.err.Error() }
+
+// pending is one call of write waiting for, or done with, its commit.
+type pending struct {
+	ctx      context.Context
+	fn       func(ctx context.Context, tx *wtx) error
+	err      error
+	panicked *panicValue
+	// done receives true once err is set, or false when the caller is to
+	// lead the next batch.
+	done chan bool
+}
+
+// panicValue carries a panic of fn back to its own caller.
+type panicValue struct{ value any }
+
+func (p *panicValue) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// commit runs batch in one transaction and sets each write's error (see
+// write).
+func (db *DB) commit(batch []*pending) {
+	for attempt := 1; len(batch) > 0; {
+		failed := -1
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			t := &wtx{Tx: tx}
+			for i, w := range batch {
+				w.run(ctx, t)
+				var rf refusal
+				if w.err != nil && !errors.As(w.err, &rf) {
+					failed = i
+					return w.err
+				}
+			}
+			return t.finish(ctx)
+		})
+		cancel()
+		switch {
+		case err == nil:
+			db.commits.Add(1)
+			return
+		case retryable(err) && attempt < maxAttempts:
+			// Lost to another replica's transaction: run the batch again.
+			attempt++
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		case failed >= 0:
+			// batch[failed].err is set; the rest run again without it.
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+		default:
+			for _, w := range batch {
+				if w.err == nil {
+					w.err = fmt.Errorf("commit: %w", err)
+				}
+			}
+			return
 		}
 	}
 }
+
+// run runs w.fn in tx, unless w's caller has given up, and sets w.err. A
+// panic in fn fails only w.
+func (w *pending) run(ctx context.Context, tx *wtx) {
+	w.panicked = nil
+	if err := w.ctx.Err(); err != nil {
+		w.err = refusal{err}
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			w.panicked = &panicValue{v}
+			w.err = w.panicked
+		}
+	}()
+	w.err = w.fn(ctx, tx)
+}
+
+// Commits returns the number of write transactions committed since Open;
+// with the number of writes it gives WAL flushes per write.
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 func retryable(err error) bool {
 	var pe *pgconn.PgError

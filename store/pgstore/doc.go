@@ -12,10 +12,10 @@
 // process at a time, so it serves one replica. Choose pgstore
 // (ACCESSBOT_STORE=postgres, ACCESSBOT_STORE_DSN) to run more than one
 // replica, for the database's own backups, replication and failover, or
-// where local disk does not survive a restart. A commit then costs a round
-// trip and PostgreSQL's WAL flush, and every audited write waits for the
-// one before it to commit (see the audit head below): docs/benchmarks.md
-// compares the two.
+// where local disk does not survive a restart. A commit then costs round
+// trips and PostgreSQL's WAL flush, and audited writes from all replicas
+// take turns on the audit head (see below): docs/benchmarks.md compares
+// the two.
 //
 // # The PostgreSQL user
 //
@@ -97,12 +97,21 @@
 // outbox when its last delivery is recorded; the message references Slack
 // hands back are written to their request without an audit event.
 //
-// Writes lock rows in one order, a request, then audit_head, then
-// outbox_head, and run at read committed. A transaction that still fails
-// on a serialization failure or a deadlock (SQLSTATE 40001, 40P01) is run
-// again from the start, a few times; Transition's fn may therefore run
-// more than once, each time on the request as then stored, as
-// approvals.Store allows.
+// Writes are group-committed, as in the bbolt store: concurrent writes of
+// one DB share a transaction, which the first of them to find the
+// committer free commits at once for every write queued at that moment,
+// so a lone write never waits and a burst shares one WAL flush and one
+// turn on the audit head. The first write in the transaction that appends
+// or queues locks audit_head and then outbox_head; the others go on from
+// the heads it read, and the heads are written back once, before the
+// commit. Each write still runs as if alone, after the writes before it:
+// a write that fails is left out (the transaction is run again without
+// it, unless it wrote nothing) and gets its own error. Transactions run at
+// read committed; one that fails on a serialization failure or a deadlock
+// (SQLSTATE 40001, 40P01; two replicas locking the same request and the
+// heads in turn) is run again whole, a few times. Transition's fn may
+// therefore run more than once, each time on the request as then stored,
+// as approvals.Store allows.
 //
 // A transaction that queues notices also sends a notification on the
 // channel accessbot_outbox (pg_notify, delivered at commit) with the

@@ -19,7 +19,7 @@ func (db *DB) Enqueue(ctx context.Context, notices ...approvals.Notice) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.write(ctx, func(tx pgx.Tx) error { return appendAndQueue(ctx, tx, nil, nil, notices) }); err != nil {
+	if err := db.write(ctx, func(ctx context.Context, tx *wtx) error { return appendAndQueue(ctx, tx, nil, nil, nil, notices) }); err != nil {
 		return err
 	}
 	db.wakeOutbox()
@@ -117,7 +117,7 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 	// sequence), so two batches never wait for each other in a cycle.
 	slices.Sort(ids)
 	slices.Sort(seqs)
-	return db.write(ctx, func(tx pgx.Tx) error {
+	return db.write(ctx, func(ctx context.Context, tx *wtx) error {
 		for _, id := range ids {
 			if err := recordRefs(ctx, tx, id, refs[id]); err != nil {
 				return err
@@ -161,10 +161,10 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 }
 
 // recordRefs keeps the messages ds posted on request id, in one write.
-func recordRefs(ctx context.Context, tx pgx.Tx, id string, ds []approvals.Delivery) error {
+func recordRefs(ctx context.Context, tx *wtx, id string, ds []approvals.Delivery) error {
 	r, err := lockRequest(ctx, tx, id)
-	var fe fnError
-	if errors.As(err, &fe) && approvals.ErrorCode(fe.err) == approvals.ENOTFOUND {
+	var rf refusal
+	if errors.As(err, &rf) && approvals.ErrorCode(rf.err) == approvals.ENOTFOUND {
 		return nil
 	}
 	if err != nil {

@@ -2,10 +2,12 @@ package pgstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -412,7 +414,11 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if err := appendAndQueue(ctx, tx, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}); err != nil {
+	wt := &wtx{Tx: tx}
+	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -536,4 +542,95 @@ func TestOwnSchemaIsEnough(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSignal(t, db.OutboxSignal(), "for the unprivileged role")
+}
+
+// TestBatchedWrites runs a burst of writes through the committer: they
+// share commits, a refused or conflicting write fails alone, a panic
+// reaches its own caller, and the chain stays whole.
+func TestBatchedWrites(t *testing.T) {
+	dsn, _ := newSchema(t)
+	db := open(t, dsn)
+	ctx := context.Background()
+	for i := range 10 {
+		r := testRequest(fmt.Sprintf("ar-old-%d", i), fmt.Sprintf("U%d", i))
+		if err := db.CreateRequest(ctx, r, requested(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits := db.Commits()
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			switch i % 4 {
+			case 0: // conflicts with ar-old-*
+				r := testRequest(fmt.Sprintf("ar-%d", i), fmt.Sprintf("U%d", i%10))
+				errs[i] = db.CreateRequest(ctx, r, requested(r))
+			case 1: // fine
+				r := testRequest(fmt.Sprintf("ar-%d", i), fmt.Sprintf("UNEW%d", i))
+				ev := requested(r)
+				errs[i] = db.CreateRequest(ctx, r, ev, approvals.Notice{At: r.CreatedAt, Event: &ev})
+			case 2: // refused by fn
+				_, errs[i] = db.Transition(ctx, fmt.Sprintf("ar-old-%d", i%10), func(r *approvals.Request) (approvals.Change, error) {
+					r.Status = approvals.StatusDenied
+					return approvals.Change{Events: []approvals.Event{requested(r)}}, approvals.Errorf(approvals.EFORBIDDEN, "no")
+				})
+			case 3: // panics
+				defer func() {
+					if v := recover(); v != "boom" {
+						errs[i] = fmt.Errorf("recovered %v, want boom", v)
+					} else {
+						errs[i] = nil
+					}
+				}()
+				db.Transition(ctx, fmt.Sprintf("ar-old-%d", i%10), func(r *approvals.Request) (approvals.Change, error) {
+					panic("boom")
+				})
+				errs[i] = errors.New("no panic")
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var want string
+		switch i % 4 {
+		case 0:
+			want = approvals.ECONFLICT
+		case 2:
+			want = approvals.EFORBIDDEN
+		}
+		if want == "" && err != nil || want != "" && approvals.ErrorCode(err) != want {
+			t.Errorf("write %d (kind %d): %v, want %s", i, i%4, err, cmp.Or(want, "success"))
+		}
+	}
+	if c := db.Commits() - commits; c >= n/4 {
+		t.Logf("%d commits for %d writes: no batching seen (a slow machine may serialise them)", c, n)
+	}
+	head, err := db.AuditHead(ctx)
+	if err != nil || head.Count != 10+n/4 {
+		t.Errorf("audit head %v, %v; want %d records", head, err, 10+n/4)
+	}
+	prev := ""
+	db.Events(ctx, func(ev approvals.Event) error {
+		if ev.PrevHash != prev || ev.ChainHash(prev) != ev.Hash {
+			t.Errorf("event %d not chained", ev.Seq)
+		}
+		prev = ev.Hash
+		return nil
+	})
+	ns, _ := db.Notices(ctx, 0, 100)
+	if len(ns) != n/4 {
+		t.Errorf("%d notices, want %d", len(ns), n/4)
+	}
+	for i := 1; i < len(ns); i++ {
+		if ns[i].Seq != ns[i-1].Seq+1 {
+			t.Errorf("notice sequence jumps from %d to %d", ns[i-1].Seq, ns[i].Seq)
+		}
+	}
+	for i := range 10 {
+		if r, _ := db.Request(ctx, fmt.Sprintf("ar-old-%d", i)); r.Status != approvals.StatusPending {
+			t.Errorf("ar-old-%d is %s after refused and panicking transitions", i, r.Status)
+		}
+	}
 }

@@ -37,15 +37,17 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 	if err != nil {
 		return fmt.Errorf("encode request %s: %w", r.ID, err)
 	}
-	err = db.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO requests (id, requester, resource, status, revoke_due, record) VALUES ($1, $2, $3, $4, $5, $6)`,
-			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v); err != nil {
+	err = db.write(ctx, func(ctx context.Context, tx *wtx) error {
+		// One round trip: the row, its index entries, the event and the
+		// notices are sent together.
+		var b pgx.Batch
+		b.Queue(`INSERT INTO requests (id, requester, resource, status, revoke_due, record) VALUES ($1, $2, $3, $4, $5, $6)`,
+			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v)
+		reindexGrant(&b, nil, r)
+		if err := appendAndQueue(ctx, tx, &b, []approvals.Event{ev}, r, notices); err != nil {
 			return insertError(r, err)
 		}
-		if err := reindexGrant(ctx, tx, nil, r); err != nil {
-			return err
-		}
-		return appendAndQueue(ctx, tx, []approvals.Event{ev}, r, notices)
+		return nil
 	})
 	if errors.Is(err, errOpenConflict) {
 		return db.conflict(ctx, r)
@@ -71,7 +73,7 @@ func insertError(r *approvals.Request, err error) error {
 	case code == "23505" && constraint == "requests_open":
 		return fnError{errOpenConflict}
 	}
-	return fmt.Errorf("insert request %s: %w", r.ID, err)
+	return fmt.Errorf("create request %s: %w", r.ID, err)
 }
 
 // conflict explains which open request is in the way of r. It reads
@@ -115,7 +117,7 @@ func (db *DB) Transition(ctx context.Context, id string, fn func(r *approvals.Re
 	}
 	var out *approvals.Request
 	queued := false
-	err := db.write(ctx, func(tx pgx.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *wtx) error {
 		old, err := lockRequest(ctx, tx, id)
 		if err != nil {
 			return err
@@ -123,31 +125,28 @@ func (db *DB) Transition(ctx context.Context, id string, fn func(r *approvals.Re
 		r := old.Clone()
 		change, err := fn(r)
 		if err != nil {
-			return fnError{err}
+			return refusal{err}
 		}
 		if r.ID != id {
-			return fmt.Errorf("update request %s: the update changed its id to %q", id, r.ID)
+			return refusal{fmt.Errorf("update request %s: the update changed its id to %q", id, r.ID)}
 		}
 		if err := validate(r); err != nil {
-			return fnError{err}
+			return refusal{err}
 		}
 		v, err := json.Marshal(r)
 		if err != nil {
-			return fmt.Errorf("encode request %s: %w", r.ID, err)
+			return refusal{fmt.Errorf("encode request %s: %w", r.ID, err)}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE requests SET requester = $2, resource = $3, status = $4, revoke_due = $5, record = $6 WHERE id = $1`,
-			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v); err != nil {
+		var b pgx.Batch
+		b.Queue(`UPDATE requests SET requester = $2, resource = $3, status = $4, revoke_due = $5, record = $6 WHERE id = $1`,
+			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v)
+		reindexGrant(&b, old, r)
+		if err := appendAndQueue(ctx, tx, &b, change.Events, r, change.Notices); err != nil {
 			if code, constraint := pgCode(err); code == "23505" && constraint == "requests_open" {
 				out = r
 				return fnError{errOpenConflict}
 			}
 			return fmt.Errorf("update request %s: %w", id, err)
-		}
-		if err := reindexGrant(ctx, tx, old, r); err != nil {
-			return err
-		}
-		if err := appendAndQueue(ctx, tx, change.Events, r, change.Notices); err != nil {
-			return err
 		}
 		queued = len(change.Notices) > 0
 		out = r.Clone()
@@ -173,12 +172,13 @@ func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals
 	})
 }
 
-// lockRequest reads request id and locks its row until tx ends.
+// lockRequest reads request id and locks its row until tx ends. Not
+// finding it is a refusal: nothing was written.
 func lockRequest(ctx context.Context, tx pgx.Tx, id string) (*approvals.Request, error) {
 	var v []byte
 	err := tx.QueryRow(ctx, `SELECT record FROM requests WHERE id = $1 FOR UPDATE`, id).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fnError{notFound(id)}
+		return nil, refusal{notFound(id)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", id, err)
@@ -375,30 +375,24 @@ func revokeDue(r *approvals.Request) *time.Time {
 	return &due
 }
 
-// reindexGrant keeps r's row in grants: one row per request ever granted,
-// kept after the grant ends, with its end.
-func reindexGrant(ctx context.Context, tx pgx.Tx, old, cur *approvals.Request) error {
+// reindexGrant queues on b what keeps r's row in grants: one row per
+// request ever granted, kept after the grant ends, with its end.
+func reindexGrant(b *pgx.Batch, old, cur *approvals.Request) {
 	wasGranted := old != nil && !old.GrantedAt.IsZero()
 	if cur.GrantedAt.IsZero() {
-		if !wasGranted {
-			return nil
+		if wasGranted {
+			b.Queue(`DELETE FROM grants WHERE id = $1`, cur.ID)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM grants WHERE id = $1`, cur.ID); err != nil {
-			return fmt.Errorf("grant index: %w", err)
-		}
-		return nil
+		return
 	}
 	if wasGranted && old.Resource == cur.Resource && old.GrantedAt.Equal(cur.GrantedAt) && old.EndedAt.Equal(cur.EndedAt) {
-		return nil
+		return
 	}
 	var ended *time.Time
 	if !cur.EndedAt.IsZero() {
 		ended = &cur.EndedAt
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO grants (id, resource, granted_at, ended_at) VALUES ($1, $2, $3, $4)
+	b.Queue(`INSERT INTO grants (id, resource, granted_at, ended_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET resource = excluded.resource, granted_at = excluded.granted_at, ended_at = excluded.ended_at`,
-		cur.ID, cur.Resource, cur.GrantedAt, ended); err != nil {
-		return fmt.Errorf("grant index: %w", err)
-	}
-	return nil
+		cur.ID, cur.Resource, cur.GrantedAt, ended)
 }
