@@ -34,3 +34,27 @@ func EncodeAuditRecord(ev approvals.Event, prevHash string) (value []byte, hash 
 func DecodeAuditRecord(seq uint64, value []byte) (approvals.Event, error) {
 	return decodeEvent(seqKey(seq), value)
 }
+
+// AuditVerifier checks stored audit records one after the other, from
+// record 1 on, as DB.Verify does: for a store that keeps the same records
+// elsewhere. It knows no audit keys, so a keyed record fails, as it does
+// in Verify without keys.
+type AuditVerifier struct{ vf *verifier }
+
+// NewAuditVerifier returns a verifier that expects record 1 next.
+func NewAuditVerifier() *AuditVerifier {
+	return &AuditVerifier{vf: (&DB{}).newVerifier()}
+}
+
+// Check verifies value, stored as record seq, which must be the record
+// after the last one checked. It returns an error naming the record and
+// what is wrong with it (changed, removed, inserted, reordered).
+func (v *AuditVerifier) Check(seq uint64, value []byte) error {
+	return v.vf.check(seqKey(seq), value)
+}
+
+// Result describes the records checked so far: their number and the
+// hash of the last one, which the store's head must match.
+func (v *AuditVerifier) Result() VerifyResult {
+	return VerifyResult{Count: v.vf.count, Head: string(v.vf.prev), KeyedFrom: v.vf.keyedFrom}
+}

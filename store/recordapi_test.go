@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +63,39 @@ func rawRecord(t *testing.T, db *DB, seq uint64) []byte {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestAuditVerifier checks records with the exported verifier as Verify
+// checks them, and catches a changed one.
+func TestAuditVerifier(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "accessbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := db.AppendEvent(context.Background(), approvals.Event{Time: at.Add(time.Duration(i) * time.Second), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := db.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf := NewAuditVerifier()
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := vf.Check(seq, rawRecord(t, db, seq)); err != nil {
+			t.Fatalf("record %d: %v", seq, err)
+		}
+	}
+	if got := vf.Result(); got != want {
+		t.Errorf("verifier result %+v, Verify's %+v", got, want)
+	}
+	vf = NewAuditVerifier()
+	vf.Check(1, rawRecord(t, db, 1))
+	changed := bytes.Replace(rawRecord(t, db, 2), []byte("policy"), []byte("pOlicy"), 1)
+	if err := vf.Check(2, changed); err == nil || !strings.Contains(err.Error(), "record 2") {
+		t.Errorf("a changed record 2: %v", err)
+	}
 }
