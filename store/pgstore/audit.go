@@ -207,7 +207,7 @@ func (db *DB) Events(ctx context.Context, fn func(approvals.Event) error) error 
 // queries, in no transaction. The log is only ever appended to, so the
 // walk sees a prefix of it plus whatever was appended while it ran.
 func (db *DB) EventsBetween(ctx context.Context, since, until time.Time, fn func(approvals.Event) error) error {
-	return db.walkAudit(ctx, func(seq uint64, v []byte) error {
+	return db.walkAudit(ctx, 0, func(seq uint64, v []byte) error {
 		ev, err := store.DecodeAuditRecord(seq, v)
 		if err != nil {
 			return err
@@ -222,10 +222,77 @@ func (db *DB) EventsBetween(ctx context.Context, since, until time.Time, fn func
 // AuditRecords calls fn with every stored audit record in order, as
 // stored: the bytes `accessbot audit verify` checks.
 func (db *DB) AuditRecords(ctx context.Context, fn func(seq uint64, value []byte) error) error {
-	return db.walkAudit(ctx, fn)
+	return db.walkAudit(ctx, 0, fn)
 }
 
-func (db *DB) walkAudit(ctx context.Context, fn func(seq uint64, v []byte) error) error {
+// Verify recomputes the hash chain of the audit log with the bbolt
+// store's verifier (store.AuditVerifier), up to the head read when it
+// starts: records appended meanwhile are left for the next run. It
+// returns an error naming the first bad record (changed, removed,
+// inserted, reordered) or saying that the log ends before or after its
+// head (records cut from the end, or the head edited). VerifyAnchor,
+// against an anchor kept elsewhere, also catches a log cut back together
+// with its head.
+func (db *DB) Verify(ctx context.Context) (store.VerifyResult, error) {
+	head, err := db.AuditHead(ctx)
+	if err != nil {
+		return store.VerifyResult{}, err
+	}
+	vf := store.NewAuditVerifier()
+	if head.Count > 0 {
+		if err := db.walkAudit(ctx, int64(head.Count), vf.Check); err != nil {
+			return store.VerifyResult{}, err
+		}
+	}
+	res := vf.Result()
+	if res.Count != head.Count || res.Head != head.Hash {
+		return store.VerifyResult{}, fmt.Errorf("audit log ends at record %d but the store's head is record %d (records removed from the end, or the head edited)", res.Count, head.Count)
+	}
+	return res, nil
+}
+
+// VerifyAnchor checks that audit record n (counting from 1) carries hash
+// hash, as recorded by an earlier Verify (see store.VerifyResult.Anchor).
+// Run it after Verify: together they prove that the log still starts with
+// the anchored records.
+func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n == 0 || n > 1<<63-1 {
+		return approvals.Errorf(approvals.EINVALID, "audit anchor: record numbers count from 1")
+	}
+	var v []byte
+	err := db.pool.QueryRow(ctx, `SELECT record FROM audit WHERE seq = $1`, int64(n)).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var last int64
+		if err := db.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM audit`).Scan(&last); err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		return fmt.Errorf("audit record %d is missing: the log ends at record %d (cut back below the anchor)", n, last)
+	}
+	if err != nil {
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	ev, err := store.DecodeAuditRecord(n, v)
+	if err != nil {
+		return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
+	}
+	if ev.Hash != hash {
+		return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
+	}
+	if ev.ChainHash(ev.PrevHash) != hash {
+		return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
+	}
+	return nil
+}
+
+// walkAudit calls fn with the audit records in order, up to record upto
+// (0: all), a batch per query, fn between queries.
+func (db *DB) walkAudit(ctx context.Context, upto int64, fn func(seq uint64, v []byte) error) error {
+	if upto <= 0 {
+		upto = 1<<63 - 1
+	}
 	type record struct {
 		seq int64
 		v   []byte
@@ -235,7 +302,7 @@ func (db *DB) walkAudit(ctx context.Context, fn func(seq uint64, v []byte) error
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rows, err := db.pool.Query(ctx, `SELECT seq, record FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2`, after, batchSize)
+		rows, err := db.pool.Query(ctx, `SELECT seq, record FROM audit WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, after, upto, batchSize)
 		if err != nil {
 			return fmt.Errorf("read audit log: %w", err)
 		}

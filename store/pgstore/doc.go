@@ -81,8 +81,9 @@
 //
 // audit is the hash-chained audit log: the same records as the bbolt
 // store's audit bucket (store/doc.go), made by the same code
-// (store.EncodeAuditRecord), so one verifier serves both and records
-// can be copied between the stores as they are. The chain is plain SHA-256; keyed
+// (store.EncodeAuditRecord), so the bbolt store's verifier checks both
+// (DB.Verify, DB.VerifyAnchor) and records can be copied between the
+// stores as they are. The chain is plain SHA-256; keyed
 // (HMAC) chains are not written here yet. Every append locks the
 // audit_head row (SELECT … FOR UPDATE) until its transaction ends, so
 // appends from every replica form one chain that never forks, and

@@ -342,6 +342,13 @@ func TestAuditRecordsMatchBbolt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	wantVerify, err := bolt.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := pg.Verify(ctx); err != nil || got != wantVerify {
+		t.Errorf("Verify = %+v, %v; the bbolt store's %+v", got, err, wantVerify)
+	}
 	if err := bolt.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -632,5 +639,120 @@ func TestBatchedWrites(t *testing.T) {
 		if r, _ := db.Request(ctx, fmt.Sprintf("ar-old-%d", i)); r.Status != approvals.StatusPending {
 			t.Errorf("ar-old-%d is %s after refused and panicking transitions", i, r.Status)
 		}
+	}
+}
+
+// TestSubMicrosecondTimes checks the indexes by time, which PostgreSQL
+// keeps to the microsecond, against instants that differ by nanoseconds,
+// as the bbolt store's nanosecond keys tell them apart.
+func TestSubMicrosecondTimes(t *testing.T) {
+	dsn, _ := newSchema(t)
+	db := open(t, dsn)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 1500, time.UTC) // 1.5 µs past
+	r := testRequest("ar-1", "UALICE")
+	if err := db.CreateRequest(ctx, r, requested(r)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Transition(ctx, r.ID, func(r *approvals.Request) (approvals.Change, error) {
+		r.Status, r.GrantedAt, r.ExpiresAt = approvals.StatusActive, t0, t0.Add(time.Hour)
+		return approvals.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	due := t0.Add(time.Hour)
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{{due.Add(-time.Nanosecond), 0}, {due, 1}, {due.Add(time.Nanosecond), 1}} {
+		got, err := db.DueRevokes(ctx, c.now)
+		if err != nil || len(got) != c.want {
+			t.Errorf("DueRevokes(due%+v) = %d requests, %v; want %d", c.now.Sub(due), len(got), err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want int
+	}{{t0.Add(-time.Nanosecond), 0}, {t0, 1}} {
+		got, err := db.HoldersAt(ctx, "db", c.at)
+		if err != nil || len(got) != c.want {
+			t.Errorf("HoldersAt(granted%+v) = %d, %v; want %d", c.at.Sub(t0), len(got), err, c.want)
+		}
+	}
+	end := t0.Add(time.Minute)
+	if _, err := db.Transition(ctx, r.ID, func(r *approvals.Request) (approvals.Change, error) {
+		r.Status, r.EndedAt = approvals.StatusExpired, end
+		return approvals.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want int
+	}{{end.Add(-time.Nanosecond), 1}, {end, 0}} {
+		got, err := db.HoldersAt(ctx, "db", c.at)
+		if err != nil || len(got) != c.want {
+			t.Errorf("HoldersAt(ended%+v) = %d, %v; want %d", c.at.Sub(end), len(got), err, c.want)
+		}
+	}
+}
+
+// TestVerifyCatchesTampering changes, removes and cuts back records in the
+// database, as someone with write access to the schema could.
+func TestVerifyCatchesTampering(t *testing.T) {
+	dsn, schema := newSchema(t)
+	db := open(t, dsn)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := db.AppendEvent(ctx, approvals.Event{Time: at.Add(time.Duration(i) * time.Second), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := db.Verify(ctx)
+	if err != nil || res.Count != 3 {
+		t.Fatalf("Verify of an intact log = %+v, %v", res, err)
+	}
+	var anchors []approvals.Event
+	db.Events(ctx, func(ev approvals.Event) error { anchors = append(anchors, ev); return nil })
+	for _, ev := range anchors {
+		if err := db.VerifyAnchor(ctx, ev.Hash, ev.Seq); err != nil {
+			t.Errorf("anchor %d: %v", ev.Seq, err)
+		}
+	}
+	conn := admin(t)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, strings.ReplaceAll(q, "S.", schema+".")); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// A changed record (one byte of its body).
+	exec(`CREATE TABLE S.saved AS SELECT * FROM S.audit`)
+	exec(`UPDATE S.audit SET record = overlay(record placing 'X'::bytea from length(record) - 40) WHERE seq = 2`)
+	if _, err := db.Verify(ctx); err == nil || !strings.Contains(err.Error(), "record 2") {
+		t.Errorf("Verify after changing record 2: %v", err)
+	}
+	exec(`UPDATE S.audit a SET record = s.record FROM S.saved s WHERE a.seq = s.seq`)
+	if _, err := db.Verify(ctx); err != nil {
+		t.Fatalf("Verify after restoring: %v", err)
+	}
+	// A removed record.
+	exec(`DELETE FROM S.audit WHERE seq = 2`)
+	if _, err := db.Verify(ctx); err == nil || !strings.Contains(err.Error(), "record 2 missing") {
+		t.Errorf("Verify after removing record 2: %v", err)
+	}
+	exec(`INSERT INTO S.audit SELECT * FROM S.saved WHERE seq = 2`)
+	// Cut back, head and all: only the anchor tells.
+	exec(`DELETE FROM S.audit WHERE seq = 3`)
+	if _, err := db.Verify(ctx); err == nil || !strings.Contains(err.Error(), "head") {
+		t.Errorf("Verify after cutting record 3: %v", err)
+	}
+	exec(fmt.Sprintf(`UPDATE S.audit_head SET seq = 2, hash = '%s'`, anchors[1].Hash))
+	if _, err := db.Verify(ctx); err != nil {
+		t.Errorf("Verify of a log cut back with its head: %v (only the anchor can tell)", err)
+	}
+	if err := db.VerifyAnchor(ctx, anchors[2].Hash, 3); err == nil || !strings.Contains(err.Error(), "cut back") {
+		t.Errorf("VerifyAnchor past the cut: %v", err)
 	}
 }
