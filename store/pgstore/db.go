@@ -51,8 +51,9 @@ type config struct {
 type Option func(*config)
 
 // PollInterval sets how often the outbox signal fires while the connection
-// that listens for other replicas' commits is down (default 5s). Delivery
-// then lags by up to this much until the listener reconnects.
+// that listens for other replicas' commits is down, and how often that
+// connection, when idle, is checked (default 5s). Delivery lags by up to
+// this much while the listener is down.
 func PollInterval(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

@@ -626,6 +626,9 @@ func TestBatchedWrites(t *testing.T) {
 		prev = ev.Hash
 		return nil
 	})
+	if c, err := db.Counts(ctx); err != nil || c.Open != 10+n/4 || c.Active != 0 {
+		t.Errorf("Counts = %+v, %v; want %d open, none active", c, err, 10+n/4)
+	}
 	ns, _ := db.Notices(ctx, 0, 100)
 	if len(ns) != n/4 {
 		t.Errorf("%d notices, want %d", len(ns), n/4)

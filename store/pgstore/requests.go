@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/store"
 )
 
 var (
@@ -395,4 +396,20 @@ func reindexGrant(b *pgx.Batch, old, cur *approvals.Request) {
 	b.Queue(`INSERT INTO grants (id, resource, granted_at, ended_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET resource = excluded.resource, granted_at = excluded.granted_at, ended_at = excluded.ended_at`,
 		cur.ID, cur.Resource, cur.GrantedAt, ended)
+}
+
+// Counts returns the number of open requests and of active grants (those
+// with a revoke due), for metrics, from the partial indexes.
+func (db *DB) Counts(ctx context.Context) (store.Counts, error) {
+	var c store.Counts
+	if err := ctx.Err(); err != nil {
+		return c, err
+	}
+	err := db.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM requests WHERE status IN `+openStatuses+`),
+		(SELECT count(*) FROM requests WHERE revoke_due IS NOT NULL)`).Scan(&c.Open, &c.Active)
+	if err != nil {
+		return c, fmt.Errorf("count requests: %w", err)
+	}
+	return c, nil
 }
