@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"TransitionIsAtomic", transitionIsAtomic},
 		{"TransitionRefusedWritesNothing", transitionRefusedWritesNothing},
 		{"DueRevokesByTime", dueRevokesByTime},
+		{"NextRevokeDueAndResume", nextRevokeDueAndResume},
 		{"HoldersAt", holdersAt},
 		{"OutboxCommittedWithTheChange", outboxCommittedWithTheChange},
 		{"OutboxDeliveries", outboxDeliveries},
@@ -378,5 +379,44 @@ func concurrentWriters(t *testing.T, s Store) {
 		if r.Status != approvals.StatusApproved {
 			t.Errorf("%s is %s", r.ID, r.Status)
 		}
+	}
+}
+
+func nextRevokeDueAndResume(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, ok, err := s.NextRevokeDue(ctx); ok || err != nil {
+		t.Fatalf("NextRevokeDue of an empty store = %v, %v; want none", ok, err)
+	}
+	create(t, s, request("ar-late", "UA", "db"))
+	grant(t, s, "ar-late", t0, 2*time.Hour)
+	create(t, s, request("ar-soon", "UB", "db"))
+	grant(t, s, "ar-soon", t0, time.Hour)
+	next, ok, err := s.NextRevokeDue(ctx)
+	if err != nil || !ok || next.Sub(t0.Add(time.Hour)).Abs() > time.Microsecond {
+		t.Errorf("NextRevokeDue = %v, %v, %v; want %v", next, ok, err, t0.Add(time.Hour))
+	}
+	// An approved request (its grant interrupted) needs resuming; an
+	// active one does not.
+	create(t, s, request("ar-approved", "UC", "db"))
+	if _, err := s.Transition(ctx, "ar-approved", func(r *approvals.Request) (approvals.Change, error) {
+		r.Status = approvals.StatusApproved
+		return approvals.Change{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.NeedingResume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		if r.NeedsResume() {
+			got = append(got, r.ID)
+		} else {
+			t.Errorf("NeedingResume returned %s (%s), which needs nothing", r.ID, r.Status)
+		}
+	}
+	if !slices.Contains(got, "ar-approved") {
+		t.Errorf("NeedingResume = %v; want ar-approved", got)
 	}
 }
