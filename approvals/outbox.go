@@ -1,8 +1,10 @@
 package approvals
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -258,4 +260,87 @@ func (r *Request) roundTargets(round int) (*[]string, *[]Unreachable) {
 	}
 	e := &r.Extensions[round-1]
 	return &e.Asked, &e.Unreachable
+}
+
+// DeliveryBatch is a batch of deliveries grouped the way a store records
+// them: each notice once (deleted when its last delivery is in the batch,
+// otherwise given the keys it does not have yet), each request whose
+// messages were posted rewritten once. Notices are in sequence order and
+// requests in ID order, so concurrent recorders lock rows in one order.
+type DeliveryBatch struct {
+	Notices []NoticeDeliveries
+	Refs    []RequestRefs
+}
+
+// NoticeDeliveries are the deliveries of one notice in a batch.
+type NoticeDeliveries struct {
+	Seq  uint64
+	Keys []string
+	Last bool
+}
+
+// RequestRefs are the messages posted for one request in a batch.
+type RequestRefs struct {
+	RequestID  string
+	Deliveries []Delivery
+}
+
+// GroupDeliveries groups ds for recording (see DeliveryBatch).
+func GroupDeliveries(ds []Delivery) DeliveryBatch {
+	notices := map[uint64]*NoticeDeliveries{}
+	refs := map[string]*RequestRefs{}
+	for _, d := range ds {
+		n := notices[d.Seq]
+		if n == nil {
+			n = &NoticeDeliveries{Seq: d.Seq}
+			notices[d.Seq] = n
+		}
+		if !slices.Contains(n.Keys, d.Key) {
+			n.Keys = append(n.Keys, d.Key)
+		}
+		n.Last = n.Last || d.Last
+		if d.Ref != (MessageRef{}) && d.RequestID != "" {
+			r := refs[d.RequestID]
+			if r == nil {
+				r = &RequestRefs{RequestID: d.RequestID}
+				refs[d.RequestID] = r
+			}
+			r.Deliveries = append(r.Deliveries, d)
+		}
+	}
+	var b DeliveryBatch
+	for _, n := range notices {
+		b.Notices = append(b.Notices, *n)
+	}
+	for _, r := range refs {
+		b.Refs = append(b.Refs, *r)
+	}
+	slices.SortFunc(b.Notices, func(x, y NoticeDeliveries) int { return cmp.Compare(x.Seq, y.Seq) })
+	slices.SortFunc(b.Refs, func(x, y RequestRefs) int { return strings.Compare(x.RequestID, y.RequestID) })
+	return b
+}
+
+// KeepRefs records on r the messages ds posted for it (an approval message
+// of its round, or the message that opens its audit thread), and reports
+// whether r changed. Recording a reference twice changes nothing.
+func (r *Request) KeepRefs(ds []Delivery) bool {
+	changed := false
+	for _, d := range ds {
+		switch {
+		case d.AuditThread:
+			if r.AuditThread != d.Ref {
+				r.AuditThread, changed = d.Ref, true
+			}
+		case d.Round == 0:
+			if !slices.Contains(r.Messages, d.Ref) {
+				r.Messages, changed = append(r.Messages, d.Ref), true
+			}
+		case d.Round <= len(r.Extensions):
+			e := &r.Extensions[d.Round-1]
+			if !slices.Contains(e.Messages, d.Ref) {
+				e.Messages, changed = append(e.Messages, d.Ref), true
+			}
+		}
+	}
+	return changed
 }

@@ -108,61 +108,41 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Deliveries are grouped: a notice whose last delivery is in the batch
-	// is deleted without recording the others, and each notice or request
-	// is rewritten once, however many of its deliveries the batch holds.
-	last := map[uint64]bool{}
-	keys := map[uint64][]string{}
-	var seqs []uint64
-	refs := map[string][]approvals.Delivery{}
-	var ids []string
-	for _, d := range ds {
-		if _, ok := keys[d.Seq]; !ok {
-			seqs = append(seqs, d.Seq)
-		}
-		keys[d.Seq] = append(keys[d.Seq], d.Key)
-		last[d.Seq] = last[d.Seq] || d.Last
-		if d.Ref != (approvals.MessageRef{}) && d.RequestID != "" {
-			if _, ok := refs[d.RequestID]; !ok {
-				ids = append(ids, d.RequestID)
-			}
-			refs[d.RequestID] = append(refs[d.RequestID], d)
-		}
-	}
+	b := approvals.GroupDeliveries(ds)
 	return db.update(func(tx *bbolt.Tx) error {
-		for _, id := range ids {
-			if err := recordRefs(tx, id, refs[id]); err != nil {
+		for _, r := range b.Refs {
+			if err := recordRefs(tx, r.RequestID, r.Deliveries); err != nil {
 				return err
 			}
 		}
-		b := tx.Bucket(bucketOutbox)
-		for _, seq := range seqs {
-			k := seqKey(seq)
-			v := b.Get(k)
+		bk := tx.Bucket(bucketOutbox)
+		for _, n := range b.Notices {
+			k := seqKey(n.Seq)
+			v := bk.Get(k)
 			if v == nil {
 				continue
 			}
-			if last[seq] {
-				if err := b.Delete(k); err != nil {
-					return fmt.Errorf("delete notice %d: %w", seq, err)
+			if n.Last {
+				if err := bk.Delete(k); err != nil {
+					return fmt.Errorf("delete notice %d: %w", n.Seq, err)
 				}
 				continue
 			}
 			var rec outboxRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("outbox notice %d: %w", seq, err)
+				return fmt.Errorf("outbox notice %d: %w", n.Seq, err)
 			}
-			for _, key := range keys[seq] {
+			for _, key := range n.Keys {
 				if !slices.Contains(rec.Done, key) {
 					rec.Done = append(rec.Done, key)
 				}
 			}
 			nv, err := json.Marshal(rec)
 			if err != nil {
-				return fmt.Errorf("encode notice %d: %w", seq, err)
+				return fmt.Errorf("encode notice %d: %w", n.Seq, err)
 			}
-			if err := b.Put(k, nv); err != nil {
-				return fmt.Errorf("put notice %d: %w", seq, err)
+			if err := bk.Put(k, nv); err != nil {
+				return fmt.Errorf("put notice %d: %w", n.Seq, err)
 			}
 		}
 		return nil
@@ -178,24 +158,7 @@ func recordRefs(tx *bbolt.Tx, id string, ds []approvals.Delivery) error {
 	if err != nil {
 		return err
 	}
-	changed := false
-	for _, d := range ds {
-		switch {
-		case d.AuditThread:
-			if r.AuditThread != d.Ref {
-				r.AuditThread, changed = d.Ref, true
-			}
-		case d.Round == 0:
-			if !slices.Contains(r.Messages, d.Ref) {
-				r.Messages, changed = append(r.Messages, d.Ref), true
-			}
-		case d.Round <= len(r.Extensions):
-			e := &r.Extensions[d.Round-1]
-			if !slices.Contains(e.Messages, d.Ref) {
-				e.Messages, changed = append(e.Messages, d.Ref), true
-			}
-		}
-	}
+	changed := r.KeepRefs(ds)
 	if !changed {
 		return nil
 	}

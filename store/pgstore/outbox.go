@@ -90,50 +90,27 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Deliveries are grouped: a notice whose last delivery is in the batch
-	// is deleted without recording the others, and each notice or request
-	// is written once, however many of its deliveries the batch holds.
-	last := map[uint64]bool{}
-	keys := map[uint64][]string{}
-	var seqs []uint64
-	refs := map[string][]approvals.Delivery{}
-	var ids []string
-	for _, d := range ds {
-		if _, ok := keys[d.Seq]; !ok {
-			seqs = append(seqs, d.Seq)
-		}
-		if !slices.Contains(keys[d.Seq], d.Key) {
-			keys[d.Seq] = append(keys[d.Seq], d.Key)
-		}
-		last[d.Seq] = last[d.Seq] || d.Last
-		if d.Ref != (approvals.MessageRef{}) && d.RequestID != "" {
-			if _, ok := refs[d.RequestID]; !ok {
-				ids = append(ids, d.RequestID)
-			}
-			refs[d.RequestID] = append(refs[d.RequestID], d)
-		}
-	}
 	// Rows are locked in one order (requests by ID, then notices by
 	// sequence), so two batches never wait for each other in a cycle.
-	slices.Sort(ids)
-	slices.Sort(seqs)
+	batch := approvals.GroupDeliveries(ds)
 	return db.write(ctx, func(ctx context.Context, tx *wtx) error {
-		for _, id := range ids {
-			if err := recordRefs(ctx, tx, id, refs[id]); err != nil {
+		for _, r := range batch.Refs {
+			if err := recordRefs(ctx, tx, r.RequestID, r.Deliveries); err != nil {
 				return err
 			}
 		}
 		var gone, kept []int64
 		var keptKeys []string
-		for _, seq := range seqs {
+		for _, n := range batch.Notices {
+			seq := n.Seq
 			if seq > 1<<63-1 {
 				continue
 			}
-			if last[seq] {
+			if n.Last {
 				gone = append(gone, int64(seq))
 				continue
 			}
-			v, _ := json.Marshal(keys[seq])
+			v, _ := json.Marshal(n.Keys)
 			kept = append(kept, int64(seq))
 			keptKeys = append(keptKeys, string(v))
 		}
@@ -170,24 +147,7 @@ func recordRefs(ctx context.Context, tx *wtx, id string, ds []approvals.Delivery
 	if err != nil {
 		return err
 	}
-	changed := false
-	for _, d := range ds {
-		switch {
-		case d.AuditThread:
-			if r.AuditThread != d.Ref {
-				r.AuditThread, changed = d.Ref, true
-			}
-		case d.Round == 0:
-			if !slices.Contains(r.Messages, d.Ref) {
-				r.Messages, changed = append(r.Messages, d.Ref), true
-			}
-		case d.Round <= len(r.Extensions):
-			e := &r.Extensions[d.Round-1]
-			if !slices.Contains(e.Messages, d.Ref) {
-				e.Messages, changed = append(e.Messages, d.Ref), true
-			}
-		}
-	}
+	changed := r.KeepRefs(ds)
 	if !changed {
 		return nil
 	}
