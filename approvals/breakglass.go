@@ -45,19 +45,11 @@ func (s *Service) BreakGlass(ctx context.Context, actor, resource string, d time
 		return nil, Errorf(EINVALID, "%s does not allow break-glass access: ask for it with /access request %s DURATION REASON…", res.Name, res.Name)
 	}
 	// Break-glass skips the approvers, not who may ask.
-	ro := s.resolve(ctx, false, res.Requesters, res.Approvers)
-	if !ro.mayRequest(res, actor) {
-		return nil, ro.notIn(res.Requesters, "requesters of "+res.Name,
-			fmt.Sprintf("%s can be requested only by %s; ask an admin if you need it", res.Name, mentions(res.Requesters)))
+	identity, err := s.mayAsk(ctx, p, res, actor)
+	if err != nil {
+		return nil, err
 	}
-	identity, ok := p.IdentityFor(actor, res)
-	if !ok {
-		key := res.IdentityKey
-		if key == "" {
-			key = res.Provider
-		}
-		return nil, Errorf(EINVALID, "you have no %s account in the policy, so %s cannot be granted to you; ask an admin to add you under identities", key, res.Name)
-	}
+	ro := s.resolve(ctx, false, res.Approvers)
 	limit := res.BreakGlassLimit()
 	switch {
 	case d <= 0:

@@ -219,6 +219,28 @@ func NewID() string {
 	return "ar-" + string(b)
 }
 
+// mayAsk checks that actor may ask for res (its requesters, user groups
+// resolved) and returns actor's account at its provider. Errors: EINVALID
+// (no account), EFORBIDDEN (not among the requesters).
+func (s *Service) mayAsk(ctx context.Context, p *Policy, res Resource, actor string) (string, error) {
+	if len(res.Requesters) > 0 {
+		ro := s.resolve(ctx, false, res.Requesters)
+		if !ro.mayRequest(res, actor) {
+			return "", ro.notIn(res.Requesters, "requesters of "+res.Name,
+				fmt.Sprintf("%s can be requested only by %s; ask an admin if you need it", res.Name, mentions(res.Requesters)))
+		}
+	}
+	identity, ok := p.IdentityFor(actor, res)
+	if !ok {
+		key := res.IdentityKey
+		if key == "" {
+			key = res.Provider
+		}
+		return "", Errorf(EINVALID, "you have no %s account in the policy, so %s cannot be granted to you; ask an admin to add you under identities", key, res.Name)
+	}
+	return identity, nil
+}
+
 // Submit files a pending request for resource on behalf of actor. It
 // validates everything it can without asking the provider, commits the
 // request with its "requested" event, and returns it. Asking the provider
@@ -231,20 +253,9 @@ func (s *Service) Submit(ctx context.Context, actor, resource string, d time.Dur
 	if !ok {
 		return nil, unknownResource(resource, s.Requestable(ctx, actor))
 	}
-	if len(res.Requesters) > 0 {
-		ro := s.resolve(ctx, false, res.Requesters)
-		if !ro.mayRequest(res, actor) {
-			return nil, ro.notIn(res.Requesters, "requesters of "+res.Name,
-				fmt.Sprintf("%s can be requested only by %s; ask an admin if you need it", res.Name, mentions(res.Requesters)))
-		}
-	}
-	identity, ok := p.IdentityFor(actor, res)
-	if !ok {
-		key := res.IdentityKey
-		if key == "" {
-			key = res.Provider
-		}
-		return nil, Errorf(EINVALID, "you have no %s account in the policy, so %s cannot be granted to you; ask an admin to add you under identities", key, res.Name)
+	identity, err := s.mayAsk(ctx, p, res, actor)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case d <= 0:
