@@ -47,6 +47,9 @@ type Summary struct {
 	Drift         []DriftFinding
 	// Unreviewed are break-glass grants no approver has reviewed yet.
 	Unreviewed []*Request
+	// Omitted counts the entries of each list cut by Trim: the lists
+	// are a sample, these say how many more there are.
+	Omitted SummaryOmitted
 	Anchor     Anchor
 }
 
@@ -141,3 +144,36 @@ func median(ds []time.Duration) time.Duration {
 	}
 	return ds[len(ds)/2]
 }
+
+// SummaryOmitted counts list entries a Trim left out.
+type SummaryOmitted struct {
+	Active, StalePending, RevokeFailing, Drift, Unreviewed int
+}
+
+// SummaryListMax is how many entries of each list a summary keeps when it
+// is queued for the audit channel: more than a chat message shows, and a
+// hundred thousand active grants must not make a notice of a hundred
+// megabytes.
+const SummaryListMax = 200
+
+// Trim cuts every list of s to at most n entries, counting in Omitted
+// what it leaves out.
+func (s *Summary) Trim(n int) {
+	cutR := func(rs *[]*Request, omitted *int) {
+		if len(*rs) > n {
+			*omitted += len(*rs) - n
+			*rs = (*rs)[:n]
+		}
+	}
+	cutR(&s.Active, &s.Omitted.Active)
+	cutR(&s.StalePending, &s.Omitted.StalePending)
+	cutR(&s.RevokeFailing, &s.Omitted.RevokeFailing)
+	cutR(&s.Unreviewed, &s.Omitted.Unreviewed)
+	if len(s.Drift) > n {
+		s.Omitted.Drift += len(s.Drift) - n
+		s.Drift = s.Drift[:n]
+	}
+}
+
+// ActiveCount is how many grants were active, listed or not.
+func (s *Summary) ActiveCount() int { return len(s.Active) + s.Omitted.Active }

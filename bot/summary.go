@@ -27,7 +27,7 @@ const maxSummaryLine = 400
 // summaryText is the summary's plain fallback, shown in notifications.
 func summaryText(s *approvals.Summary) string {
 	return cut(fmt.Sprintf("Access summary %s: %d requests, %d approved, %d denied, %d expired, %d revoked early, %d extended, %d failed; %d active grants, %d drift findings. Audit anchor %s",
-		summaryPeriod(s), s.Requested, s.Approved, s.Denied, s.Expired, s.Revoked, s.Extended, s.Failed, len(s.Active), len(s.Drift), s.Anchor), maxSectionText)
+		summaryPeriod(s), s.Requested, s.Approved, s.Denied, s.Expired, s.Revoked, s.Extended, s.Failed, s.ActiveCount(), len(s.Drift)+s.Omitted.Drift, s.Anchor), maxSectionText)
 }
 
 // summaryBlocks renders s in a fixed number of blocks, well under Slack's
@@ -53,7 +53,7 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 		field("Extensions", fmt.Sprint(s.Extended)),
 		field("Failures", failures),
 		field("Median time to decision", median),
-		field("Active grants now", fmt.Sprint(len(s.Active))),
+		field("Active grants now", fmt.Sprint(s.ActiveCount())),
 	}, nil, slack.SectionBlockOptionBlockID(blockSummaryCounts))
 
 	active := make([]string, 0, len(s.Active))
@@ -99,11 +99,11 @@ func summaryBlocks(s *approvals.Summary) []slack.Block {
 		slack.NewHeaderBlock(plain(cut("Access summary · "+summaryPeriod(s), maxHeaderText)), slack.HeaderBlockOptionBlockID(blockSummaryHeader)),
 		counts,
 		slack.NewDividerBlock(),
-		listSection(blockSummaryActive, ":key: Active grants", active),
-		listSection(blockSummaryPending, ":hourglass: Pending for over an hour", pending),
-		listSection(blockSummaryRevokes, ":warning: Revoke failures still outstanding", revokes),
-		listSection(blockSummaryDrift, ":mag: Drift: access held outside accessbot", drift),
-		listSection(blockSummaryUnreviewed, ":rotating_light: Break-glass grants not reviewed yet", unreviewedLines(s)),
+		listSection(blockSummaryActive, ":key: Active grants", active, s.Omitted.Active),
+		listSection(blockSummaryPending, ":hourglass: Pending for over an hour", pending, s.Omitted.StalePending),
+		listSection(blockSummaryRevokes, ":warning: Revoke failures still outstanding", revokes, s.Omitted.RevokeFailing),
+		listSection(blockSummaryDrift, ":mag: Drift: access held outside accessbot", drift, s.Omitted.Drift),
+		listSection(blockSummaryUnreviewed, ":rotating_light: Break-glass grants not reviewed yet", unreviewedLines(s), s.Omitted.Unreviewed),
 		slack.NewDividerBlock(),
 		section(blockSummaryAnchor, anchor),
 	}
@@ -127,22 +127,26 @@ func activeLine(r *approvals.Request, now time.Time) string {
 
 // listSection renders a titled list in one section, keeping as many lines
 // as fit in Slack's 3000 characters and saying how many were left out.
-func listSection(blockID, title string, lines []string) *slack.SectionBlock {
-	text := fmt.Sprintf("*%s (%d)*", title, len(lines))
-	if len(lines) == 0 {
+func listSection(blockID, title string, lines []string, omitted int) *slack.SectionBlock {
+	total := len(lines) + omitted
+	text := fmt.Sprintf("*%s (%d)*", title, total)
+	if total == 0 {
 		return section(blockID, text+"\n_none_")
 	}
 	for i, line := range lines {
 		line = cut(line, maxSummaryLine)
 		more := ""
-		if rest := len(lines) - i - 1; rest > 0 {
+		if rest := total - i - 1; rest > 0 {
 			more = fmt.Sprintf("\n_…and %d more_", rest)
 		}
 		if textLen(text)+1+textLen(line)+textLen(more) > maxSectionText {
-			text += fmt.Sprintf("\n_…and %d more_", len(lines)-i)
-			break
+			text += fmt.Sprintf("\n_…and %d more_", total-i)
+			return section(blockID, text)
 		}
 		text += "\n" + line
+	}
+	if omitted > 0 {
+		text += fmt.Sprintf("\n_…and %d more_", omitted)
 	}
 	return section(blockID, text)
 }

@@ -173,3 +173,24 @@ func (g *rig) summary(sum *approvals.Summary) {
 	}
 	g.idle()
 }
+
+// TestPostSummaryTrimmed checks that a summary cut to a sample before it
+// is queued still counts every entry: the totals, and "and N more".
+func TestPostSummaryTrimmed(t *testing.T) {
+	g := newRig(t, auditChannel)
+	now := start
+	sum := testSummary(now)
+	sum.Active = nil
+	for i := range 500 {
+		sum.Active = append(sum.Active, activeGrant(i, now))
+	}
+	sum.Trim(3)
+	if len(sum.Active) != 3 || sum.ActiveCount() != 500 {
+		t.Fatalf("after Trim(3): %d listed, %d counted", len(sum.Active), sum.ActiveCount())
+	}
+	g.summary(sum)
+	post, blocks := summaryPost(t, g.slack)
+	mustContain(t, "active grants", blockText(blocks, "summary_active"), "Active grants (500)", "and 497 more")
+	mustContain(t, "counts", blockText(blocks, "summary_counts"), "*Active grants now*\n500")
+	mustContain(t, "fallback", post.Text, "500 active grants")
+}

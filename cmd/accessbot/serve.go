@@ -388,6 +388,7 @@ func (m *Main) PostSummary(ctx context.Context) error {
 	if m.Config.AuditChannel == "" {
 		return nil
 	}
+	sum.Trim(approvals.SummaryListMax)
 	return m.db.Enqueue(ctx, approvals.Notice{At: now, Summary: sum})
 }
 
