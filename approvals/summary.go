@@ -50,7 +50,7 @@ type Summary struct {
 	// Omitted counts the entries of each list cut by Trim: the lists
 	// are a sample, these say how many more there are.
 	Omitted SummaryOmitted
-	Anchor     Anchor
+	Anchor  Anchor
 }
 
 // stalePendingAge is how long a request may wait before the summary
