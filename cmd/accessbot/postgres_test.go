@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/accessbot/accessbot/approvals"
+)
+
+// These tests run the program on the PostgreSQL store, each in a schema
+// of its own, dropped afterwards. They need a server: 127.0.0.1:5432 with
+// trust auth for user postgres, or ACCESSBOT_TEST_POSTGRES_DSN. Without
+// one they are skipped, except in CI, where they fail.
+
+func pgTestDSN() string {
+	if dsn := os.Getenv("ACCESSBOT_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// pgAdmin connects to the test server for setting up and inspecting it.
+func pgAdmin(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pgTestDSN())
+	if err != nil {
+		msg := "no PostgreSQL server for the PostgreSQL store tests: start PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres) or set ACCESSBOT_TEST_POSTGRES_DSN"
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		t.Skipf("%s: %v", msg, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// pgSchema creates an empty schema, dropped at cleanup (registered first,
+// so it runs after every Main of the test is closed), and returns a DSN
+// whose connections work in it.
+func pgSchema(t *testing.T) (dsn, schema string) {
+	t.Helper()
+	conn := pgAdmin(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema = "accessbot_test_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(pgTestDSN())
+	if err != nil {
+		t.Fatalf("ACCESSBOT_TEST_POSTGRES_DSN: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), schema
+}
+
+// newPGWorld is newE2EWorld on a fresh PostgreSQL schema.
+func newPGWorld(t *testing.T) (*e2eWorld, string) {
+	t.Helper()
+	dsn, schema := pgSchema(t)
+	w := newE2EWorld(t)
+	w.dsn = dsn
+	return w, schema
+}
+
+// pgEnv sets the environment of the operator commands to w's database.
+func pgEnv(t *testing.T, w *e2eWorld) {
+	t.Setenv("ACCESSBOT_STORE", storePostgres)
+	t.Setenv("ACCESSBOT_STORE_DSN", w.dsn)
+	t.Setenv("ACCESSBOT_POLICY_FILE", w.policyPath())
+	t.Setenv("ACCESSBOT_DB_PATH", w.dir+"/unused.db")
+	t.Setenv("ACCESSBOT_GITHUB_TOKEN", e2eGitHubToken)
+	t.Setenv("ACCESSBOT_GITHUB_API_URL", w.github.URL())
+}
+
+// waitUntil polls cond for up to d and returns how long it took.
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func leading(m *Main) bool { return m.elector != nil && m.elector.Leading() }
+
+// The whole lifecycle on PostgreSQL through the real program: request,
+// approve, grant, expire; the operator commands read the database while
+// serve runs.
+func TestServeLifecycleOnPostgres(t *testing.T) {
+	w, _ := newPGWorld(t)
+	m := w.start()
+	defer m.Close()
+	waitUntil(t, "the only replica to lead", 10*time.Second, func() bool { return leading(m) })
+	if code, body := w.get(m, "/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok leader" {
+		t.Fatalf("/healthz: %d %q, want ok leader", code, body)
+	}
+
+	id := w.requestAndApprove(m)
+	if n := w.github.Count(http.MethodPut, e2eTeamPath); n != 1 {
+		t.Fatalf("%d GitHub PUTs of the team membership, want 1", n)
+	}
+	if r := w.request(m, id); r.Status != approvals.StatusActive {
+		t.Fatalf("status %s after approval, want active", r.Status)
+	}
+
+	pgEnv(t, w)
+	code, out, errOut := runCLI(t, "grants", "list")
+	if code != 0 || !strings.Contains(out, id) {
+		t.Errorf("grants list while serve runs: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "audit", "who", "payments-admin")
+	if code != 0 || !strings.Contains(out, "1 holder(s)") {
+		t.Errorf("audit who while serve runs: %d %q %q", code, out, errOut)
+	}
+
+	w.clock.Advance(2*time.Hour + time.Second)
+	m.sweep(context.Background())
+	m.Settle()
+	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
+		t.Fatalf("%d GitHub DELETEs after the expiry, want 1", n)
+	}
+	want := []string{"requested", "approved", "granting", "granted", "expired"}
+	if got := e2eActions(t, m, id); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("audit events %v, want %v", got, want)
+	}
+	w.slack.WaitFor(t, func() bool {
+		return strings.Contains(e2eText(w.slack.CallsTo("chat.postMessage"), e2eAudit), "expired")
+	}, 5*time.Second)
+
+	code, out, errOut = runCLI(t, "audit", "verify")
+	if code != 0 || !strings.Contains(out, "audit log intact") {
+		t.Errorf("audit verify while serve runs: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "audit", "export")
+	if code != 0 || strings.Count(out, "\n") < 5 {
+		t.Errorf("audit export: %d, %d lines", code, strings.Count(out, "\n"))
+	}
+	if _, body := w.get(m, "/metrics"); !strings.Contains(body, "accessbot_leader 1") {
+		t.Errorf("/metrics lacks accessbot_leader 1")
+	}
+	if code, _, errOut := runCLI(t, "backup", w.dir+"/copy.db"); code == 0 || !strings.Contains(errOut, "not available with ACCESSBOT_STORE=postgres") {
+		t.Errorf("backup with postgres: %d %q", code, errOut)
+	}
+}
