@@ -8,12 +8,15 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/bot/slackfake"
+	"github.com/accessbot/accessbot/store"
 )
 
 // These tests run the program on the PostgreSQL store, each in a schema
@@ -163,5 +166,151 @@ func TestServeLifecycleOnPostgres(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "backup", w.dir+"/copy.db"); code == 0 || !strings.Contains(errOut, "not available with ACCESSBOT_STORE=postgres") {
 		t.Errorf("backup with postgres: %d %q", code, errOut)
+	}
+}
+
+// killLeaderSession ends the database session that holds the advisory
+// lock of schema's replicas, as a network cut or a crashed host would.
+func killLeaderSession(t *testing.T, schema string) {
+	t.Helper()
+	conn := pgAdmin(t)
+	var killed bool
+	err := conn.QueryRow(context.Background(), `
+		SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted
+		  AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`,
+		leaderKey(schema)).Scan(&killed)
+	if err != nil || !killed {
+		t.Fatalf("terminate the leader's session: %v %v", killed, err)
+	}
+}
+
+// grantOn files a payments-admin request for user on m and has bob
+// approve it with two clicks racing on the replicas a and b; it returns
+// the request ID once the grant is settled.
+func (w *e2eWorld) grantRacing(m, a, b *Main, user string) string {
+	t := w.t
+	t.Helper()
+	w.command(m, user, "request payments-admin 2h INC-7 failover drill")
+	open, err := m.db.OpenRequests(context.Background(), user)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("open requests: %v, %v", open, err)
+	}
+	id := open[0].ID
+	var msg slackfake.Call
+	w.slack.WaitFor(t, func() bool {
+		for _, c := range w.slack.Posts(e2eApprovals) {
+			if bs := c.Buttons(); len(bs) == 2 && bs[0].Value == id {
+				msg = c
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second)
+	w.clock.Advance(time.Minute)
+	payload := w.slack.BlockActions(e2eBob, "approve", id, msg.Channel, msg.TS)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i, r := range []*Main{a, b} {
+		req := slackfake.SignedInteraction(e2eSecret, w.clock.Now(), payload)
+		wg.Go(func() {
+			hr, err := http.NewRequest(req.Method, "http://"+r.Addr()+req.URL.Path, req.Body)
+			if err != nil {
+				return
+			}
+			hr.Header = req.Header.Clone()
+			resp, err := http.DefaultClient.Do(hr)
+			if err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if codes[0] != http.StatusOK || codes[1] != http.StatusOK {
+		t.Fatalf("racing clicks answered %v", codes)
+	}
+	a.Settle()
+	b.Settle()
+	waitUntil(t, "the grant", 10*time.Second, func() bool { return w.request(m, id).Status == approvals.StatusActive })
+	return id
+}
+
+// Two replicas on one schema: clicks racing on both grant once; when the
+// leader's session is killed, and again when the leader is closed, the
+// other replica leads within 15 s and revokes, once, the grant that
+// expired meanwhile; no message is posted twice, but for one in flight at
+// the failover.
+func TestTwoReplicasFailover(t *testing.T) {
+	w, schema := newPGWorld(t)
+	a := w.start()
+	defer a.Close()
+	waitUntil(t, "the first replica to lead", 10*time.Second, func() bool { return leading(a) })
+	b := w.start()
+	defer b.Close()
+	time.Sleep(2 * electionCheck)
+	if leading(b) {
+		t.Fatal("both replicas lead")
+	}
+	if code, body := w.get(b, "/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok follower" {
+		t.Fatalf("/healthz of the follower: %d %q", code, body)
+	}
+	if _, body := w.get(b, "/metrics"); !strings.Contains(body, "accessbot_leader 0") {
+		t.Error("the follower's /metrics lacks accessbot_leader 0")
+	}
+
+	// A request filed on the follower, approved by two racing clicks.
+	id := w.grantRacing(b, a, b, e2eAlice)
+	if n := w.github.Count(http.MethodPut, e2eTeamPath); n != 1 {
+		t.Fatalf("%d GitHub PUTs after racing clicks, want 1", n)
+	}
+
+	// The grant expires while the leader's session is cut.
+	w.clock.Advance(2*time.Hour + time.Second)
+	killLeaderSession(t, schema)
+	took := waitUntil(t, "the follower to lead after the session was killed", 15*time.Second, func() bool { return leading(b) && !leading(a) })
+	t.Logf("failover after the leader's session was killed: %s", took)
+	waitUntil(t, "the revoke by the new leader", 10*time.Second, func() bool { return w.request(b, id).Status == approvals.StatusExpired })
+	b.Settle()
+	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
+		t.Fatalf("%d GitHub DELETEs after the failover, want 1", n)
+	}
+
+	// Again, the other way round: the leader is closed.
+	id2 := w.grantRacing(a, a, b, e2eAlice)
+	w.clock.Advance(2*time.Hour + time.Second)
+	start := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first replica to lead again after the leader closed", 15*time.Second, func() bool { return leading(a) })
+	t.Logf("failover after the leader closed: %s", time.Since(start))
+	waitUntil(t, "the second revoke", 10*time.Second, func() bool { return w.request(a, id2).Status == approvals.StatusExpired })
+	a.Settle()
+	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 2 {
+		t.Fatalf("%d GitHub DELETEs after both failovers, want 2", n)
+	}
+	w.slack.WaitFor(t, func() bool {
+		return strings.Count(e2eText(w.slack.CallsTo("chat.postMessage"), e2eAudit), "expired") >= 2
+	}, 10*time.Second)
+
+	// No message twice, but for one in flight at each failover.
+	seen := map[string]int{}
+	twice := 0
+	for _, c := range w.slack.Posts("") {
+		key := c.Channel + "\x00" + c.AllText()
+		if seen[key]++; seen[key] == 2 {
+			twice++
+		}
+	}
+	if twice > 2 {
+		t.Errorf("%d messages posted twice across two failovers", twice)
+	}
+	if res, err := a.db.Verify(context.Background()); err != nil {
+		t.Errorf("audit chain across the failovers: %v (%+v)", err, res)
+	}
+	var disagree []string
+	if err := a.db.CheckState(context.Background(), func(d store.Disagreement) { disagree = append(disagree, d.Text) }); err != nil || len(disagree) > 0 {
+		t.Errorf("the requests disagree with the log: %v %v", err, disagree)
 	}
 }
