@@ -65,18 +65,41 @@ func (m *Main) lead(ctx context.Context, sched schedules) error {
 	}
 	m.leadMu.Lock()
 	defer m.leadMu.Unlock()
+	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopDelivery = stopDelivery
 	if m.elector != nil {
 		// A term starts from what the store holds: the deliverer of an
 		// earlier term may have read past notices it never delivered.
-		d, err := bot.NewDeliverer(m.delivery)
+		//
+		// Another replica's commit of notices (a grant, an extension made
+		// through it) may also have moved the earliest revoke due, which
+		// only this replica's timer watches: the store's signal wakes
+		// both the deliverer and the timer.
+		cfg := m.delivery
+		sig := make(chan struct{}, 1)
+		cfg.Outbox = signalledOutbox{Outbox: m.db, signal: sig}
+		d, err := bot.NewDeliverer(cfg)
 		if err != nil {
+			stopDelivery()
 			return err
 		}
 		m.deliverer = d
+		m.delivering.Go(func() {
+			for {
+				select {
+				case <-deliveryCtx.Done():
+					return
+				case <-m.db.OutboxSignal():
+				}
+				m.svc.DueChanged()
+				select {
+				case sig <- struct{}{}:
+				default:
+				}
+			}
+		})
 	}
 	deliverer := m.deliverer
-	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
-	m.stopDelivery = stopDelivery
 	m.delivering.Go(func() { deliverer.Run(deliveryCtx) })
 	m.sweep(ctx)
 	// The first summary after a start covers one whole period of its
@@ -163,3 +186,12 @@ func (m *Main) elect(ctx context.Context, sched schedules) {
 		})
 	})
 }
+
+// signalledOutbox is the store with its outbox signal relayed through
+// signal.
+type signalledOutbox struct {
+	bot.Outbox
+	signal chan struct{}
+}
+
+func (o signalledOutbox) OutboxSignal() <-chan struct{} { return o.signal }
