@@ -314,3 +314,90 @@ func TestTwoReplicasFailover(t *testing.T) {
 		t.Errorf("the requests disagree with the log: %v %v", err, disagree)
 	}
 }
+
+// auditHeadLine is the "audit log intact: N records, head H" line of
+// audit verify.
+func auditHeadLine(t *testing.T) string {
+	t.Helper()
+	code, out, errOut := runCLI(t, "audit", "verify")
+	if code != 0 {
+		t.Fatalf("audit verify: %d %q %q", code, out, errOut)
+	}
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "audit log intact: ") {
+			return strings.TrimSpace(line)
+		}
+	}
+	t.Fatalf("audit verify printed no head: %q", out)
+	return ""
+}
+
+// migrate --to postgres and back: the chain, the requests and their
+// indexes arrive intact, both logs verify with the same head, a
+// non-empty target is refused, and a running serve holding the file too.
+func TestMigrateRoundTrip(t *testing.T) {
+	w, _ := newPGWorld(t)
+	dsn := w.dsn
+	w.dsn = "" // the program runs on bbolt first
+	m := w.start()
+	active := w.requestAndApprove(m)
+	w.command(m, e2eBob, "request payments-admin 1h INC-9 pending one")
+	m.Settle()
+
+	bolt := w.dir + "/accessbot.db"
+	t.Setenv("ACCESSBOT_DB_PATH", bolt)
+	t.Setenv("ACCESSBOT_STORE_DSN", dsn)
+	t.Setenv("ACCESSBOT_POLICY_FILE", w.policyPath())
+	if code, _, errOut := runCLI(t, "migrate", "--to", "postgres"); code == 0 || !strings.Contains(errOut, "stop it first") {
+		t.Errorf("migrate while serve holds the file: %d %q", code, errOut)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := auditHeadLine(t)
+	_, listBefore, _ := runCLI(t, "grants", "list")
+
+	code, out, errOut := runCLI(t, "migrate", "--to", "postgres")
+	if code != 0 || !strings.Contains(out, "copied bbolt") || !strings.Contains(out, strings.TrimPrefix(before, "audit log intact: ")) {
+		t.Fatalf("migrate --to postgres: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "migrate", "--to", "postgres"); code == 0 || !strings.Contains(errOut, "not empty") {
+		t.Errorf("a second migrate into the same schema: %d %q", code, errOut)
+	}
+	t.Setenv("ACCESSBOT_STORE", storePostgres)
+	if got := auditHeadLine(t); got != before {
+		t.Errorf("on PostgreSQL: %q, on bbolt: %q", got, before)
+	}
+	if _, list, _ := runCLI(t, "grants", "list"); list != listBefore {
+		t.Errorf("grants list on PostgreSQL:\n%s\non bbolt:\n%s", list, listBefore)
+	}
+
+	t.Setenv("ACCESSBOT_STORE", storeBbolt)
+	t.Setenv("ACCESSBOT_DB_PATH", w.dir+"/back.db")
+	code, out, errOut = runCLI(t, "migrate", "--to", "bbolt")
+	if code != 0 || !strings.Contains(out, "copied PostgreSQL") {
+		t.Fatalf("migrate --to bbolt: %d %q %q", code, out, errOut)
+	}
+	if got := auditHeadLine(t); got != before {
+		t.Errorf("back on bbolt: %q, first: %q", got, before)
+	}
+	if code, _, errOut := runCLI(t, "migrate", "--to", "bbolt"); code == 0 || !strings.Contains(errOut, "not empty") {
+		t.Errorf("a second migrate into the same file: %d %q", code, errOut)
+	}
+
+	// The program runs on the copy: the grant copied is revoked at its
+	// expiry, through the indexes the copy wrote.
+	w.dsn = dsn
+	m2 := w.start()
+	defer m2.Close()
+	waitUntil(t, "the replica to lead", 10*time.Second, func() bool { return leading(m2) })
+	w.clock.Advance(2*time.Hour + time.Second)
+	m2.sweep(context.Background())
+	m2.Settle()
+	if r := w.request(m2, active); r.Status != approvals.StatusExpired {
+		t.Errorf("the copied grant is %s after its expiry, want expired", r.Status)
+	}
+	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
+		t.Errorf("%d GitHub DELETEs, want 1", n)
+	}
+}
