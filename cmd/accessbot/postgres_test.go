@@ -401,3 +401,59 @@ func TestMigrateRoundTrip(t *testing.T) {
 		t.Errorf("%d GitHub DELETEs, want 1", n)
 	}
 }
+
+// ACCESSBOT_STORE is checked before anything starts; the DSN is a secret
+// that may come from a file.
+func TestStoreConfiguration(t *testing.T) {
+	unstartableEnv(t)
+	t.Setenv("ACCESSBOT_STORE", "sqlite")
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_STORE=\"sqlite\"") {
+		t.Errorf("unknown store: %v", err)
+	}
+	t.Setenv("ACCESSBOT_STORE", storePostgres)
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_STORE_DSN") {
+		t.Errorf("postgres without a DSN: %v", err)
+	}
+	file := t.TempDir() + "/dsn"
+	if err := os.WriteFile(file, []byte("postgres://u:hunter2@db/x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACCESSBOT_STORE_DSN_FILE", file)
+	cfg, err := loadConfig()
+	if err != nil || cfg.StoreDSN != "postgres://u:hunter2@db/x" || !cfg.postgres() {
+		t.Errorf("ACCESSBOT_STORE_DSN_FILE: %v, %q", err, cfg.StoreDSN)
+	}
+	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", file)
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "not available with ACCESSBOT_STORE=postgres") {
+		t.Errorf("an audit key with postgres: %v", err)
+	}
+	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", "")
+	if code, _, errOut := runCLI(t, "compact"); code == 0 || !strings.Contains(errOut, "not available with ACCESSBOT_STORE=postgres") || strings.Contains(errOut, "hunter2") {
+		t.Errorf("compact with postgres: %d %q", code, errOut)
+	}
+}
+
+// grants revoke on PostgreSQL, from outside the replicas, while they run:
+// the grant ends once, and the leader tells the people concerned.
+func TestRevokeFromCLIOnPostgres(t *testing.T) {
+	w, _ := newPGWorld(t)
+	m := w.start()
+	defer m.Close()
+	waitUntil(t, "the replica to lead", 10*time.Second, func() bool { return leading(m) })
+	id := w.requestAndApprove(m)
+	pgEnv(t, w)
+	code, out, errOut := runCLI(t, "grants", "revoke", id)
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("grants revoke: %d %q %q", code, out, errOut)
+	}
+	if n := w.github.Count(http.MethodDelete, e2eTeamPath); n != 1 {
+		t.Errorf("%d GitHub DELETEs, want 1", n)
+	}
+	m.Settle()
+	if r := w.request(m, id); r.Status != approvals.StatusRevoked {
+		t.Errorf("status %s, want revoked", r.Status)
+	}
+	if code, out, errOut := runCLI(t, "audit", "verify"); code != 0 {
+		t.Errorf("audit verify: %d %q %q", code, out, errOut)
+	}
+}

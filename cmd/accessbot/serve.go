@@ -108,7 +108,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	// A start that fails must not leave behind a database file it created:
 	// the next attempt, or an operator command, would take it for real.
 	_, statErr := os.Lstat(cfg.DBPath)
-	created := errors.Is(statErr, fs.ErrNotExist)
+	created := errors.Is(statErr, fs.ErrNotExist) && !cfg.postgres()
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		if created {
@@ -116,7 +116,11 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		}
 		return startError(cfg, err)
 	}
-	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
+	where := cfg.DBPath
+	if cfg.postgres() {
+		where = "postgres" // the DSN is a secret
+	}
+	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", where, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
