@@ -87,6 +87,11 @@ func (s *Service) dueChanged() {
 	}
 }
 
+// DueChanged tells the expiry timer that another process (a replica
+// sharing the store) may have moved the earliest revoke due: it reads the
+// index afresh. It never blocks.
+func (s *Service) DueChanged() { s.dueChanged() }
+
 // expireDue revokes every grant whose revoke is due at now, running up to
 // revokeWorkers provider revokes at a time: their outcomes are committed
 // concurrently, so the store's group committer writes many of them in one

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/store"
 )
 
 // The admin socket lets the operator commands reach a running serve, which
@@ -186,7 +187,8 @@ func (a *adminServer) serve(c *net.UnixConn) {
 	if req.Backup {
 		a.m.Logger.Info("admin socket: backup", "os_user", who)
 		w := bufio.NewWriterSize(out.stream(frameData), 256<<10)
-		_, err := a.m.db.Backup(w)
+		// The admin socket is served with the bbolt store only.
+		_, err := a.m.db.(*store.DB).Backup(w)
 		if err == nil {
 			err = w.Flush()
 		}

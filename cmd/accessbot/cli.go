@@ -50,10 +50,21 @@ func policyCommand(args []string, stdout io.Writer) error {
 // database. A serve that answers on the admin socket runs the command
 // itself; one that does not (another socket path) holds bbolt's lock, so
 // this fails after about a second with a message saying how to proceed.
-func openStoreForCLI(readOnly bool) (Config, *store.DB, error) {
+//
+// With ACCESSBOT_STORE=postgres it opens the PostgreSQL store, which any
+// number of processes may open beside a running serve; the commands that
+// only read still only read.
+func openStoreForCLI(readOnly bool) (Config, storeDB, error) {
 	cfg, err := loadConfig()
 	if err != nil {
 		return cfg, nil, err
+	}
+	if cfg.postgres() {
+		db, err := openPostgres(context.Background(), cfg)
+		if err != nil {
+			return cfg, nil, err
+		}
+		return cfg, db, nil
 	}
 	opts, err := cfg.storeOptions(readOnly)
 	if err != nil {
@@ -120,7 +131,7 @@ func grantsCommand(ctx context.Context, env *opsEnv, args []string) error {
 func cliRevoke(ctx context.Context, env *opsEnv, id string) error {
 	var (
 		cfg     Config
-		db      *store.DB
+		db      storeDB
 		svc     *approvals.Service
 		waitFor func(before *approvals.Request) (*approvals.Request, error)
 	)
@@ -195,7 +206,7 @@ func cliRevoke(ctx context.Context, env *opsEnv, id string) error {
 // an outcome recorded: the grant ended, or one more failed attempt. The
 // service revokes in the background and other work goes on in serve, so
 // the request itself says when this revoke is done.
-func awaitRevoke(ctx context.Context, db *store.DB, before *approvals.Request) (*approvals.Request, error) {
+func awaitRevoke(ctx context.Context, db storeDB, before *approvals.Request) (*approvals.Request, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -557,7 +568,7 @@ var errFound = errors.New("found")
 // is read first; the audit log is read, until the first event of the
 // resource, only for a resource the policy does not have, such as one
 // removed from it since.
-func knownResource(ctx context.Context, cfg Config, db *store.DB, resource string) error {
+func knownResource(ctx context.Context, cfg Config, db storeDB, resource string) error {
 	pol, polErr := loadPolicy(cfg.PolicyFile)
 	if polErr == nil {
 		if _, ok := pol.Resource(resource); ok {

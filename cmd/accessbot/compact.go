@@ -36,6 +36,9 @@ func compactCommand(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if cfg.postgres() {
+		return notWithPostgres("accessbot compact", "PostgreSQL reclaims space itself (autovacuum; VACUUM FULL for more)")
+	}
 	opts, err := cfg.storeOptions(true)
 	if err != nil {
 		return err

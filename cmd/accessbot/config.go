@@ -27,6 +27,8 @@ type Config struct {
 	ListenAddr         string `envconfig:"LISTEN_ADDR" default:":8080" desc:"HTTP listen address (/slack/*, /healthz, /metrics)"`
 	MetricsAddr        string `envconfig:"METRICS_ADDR" desc:"serve /metrics on this address instead of LISTEN_ADDR" unset:"unset (metrics on LISTEN_ADDR)"`
 	DBPath             string `envconfig:"DB_PATH" default:"accessbot.db" desc:"bbolt database file (requests, grants, audit log)"`
+	Store              string `envconfig:"STORE" default:"bbolt" desc:"where requests, grants and the audit log live: bbolt (the file ACCESSBOT_DB_PATH, one replica) or postgres (ACCESSBOT_STORE_DSN, several replicas)"`
+	StoreDSN           string `envconfig:"STORE_DSN" desc:"PostgreSQL connection string of the store when ACCESSBOT_STORE=postgres; its first search_path schema holds the tables" secret:"true"`
 	AdminSocket        string `envconfig:"ADMIN_SOCKET" desc:"admin socket of a running serve, for the operator commands" unset:"the database path + .sock"`
 	PolicyFile         string `envconfig:"POLICY_FILE" default:"policy.yaml" desc:"policy file"`
 	AuditChannel       string `envconfig:"AUDIT_CHANNEL" desc:"channel ID for audit events and summaries" unset:"unset (no channel posts)"`
@@ -109,6 +111,9 @@ func loadConfig() (Config, error) {
 		return c, configError(err)
 	}
 	if err := c.secretFiles(); err != nil {
+		return c, err
+	}
+	if err := c.checkStore(); err != nil {
 		return c, err
 	}
 	if c.AdminSocket == "" {

@@ -105,6 +105,17 @@ to FILE and changes nothing else). accessbot serve must be stopped: the
 command refuses while one answers on the admin socket or holds the file.`,
 		flags: func() *flag.FlagSet { fs, _ := compactFlags(); return fs },
 		env:   []string{"DB_PATH", "ADMIN_SOCKET", "AUDIT_KEY_FILE"}},
+	{path: "migrate", summary: "copy the database between the bbolt file and PostgreSQL",
+		text: `Copies the bbolt file ACCESSBOT_DB_PATH into the PostgreSQL schema of
+ACCESSBOT_STORE_DSN (--to postgres), or back (--to bbolt): the requests
+with their indexes, the audit records byte for byte, and the notices not
+yet delivered. The target must be empty. Both audit logs are verified
+afterwards and must end at the same head, which is printed. accessbot
+serve must be stopped on the source's side: the bbolt file's lock, or the
+replicas' leader lock in PostgreSQL, says whether it is. A log chained
+with ACCESSBOT_AUDIT_KEY_FILE cannot go to PostgreSQL.`,
+		flags: func() *flag.FlagSet { fs, _ := migrateFlags(); return fs },
+		env:   []string{"DB_PATH", "STORE_DSN", "ADMIN_SOCKET"}},
 	{path: "version", summary: "print the version, commit and Go version"},
 	{path: "help", args: "[COMMAND]", summary: "print help for a command; COMMAND --help does the same"},
 }

@@ -10,6 +10,7 @@
 //	accessbot audit who RESOURCE [--at RFC3339]
 //	accessbot backup FILE                 a consistent copy of the database
 //	accessbot compact [--output FILE]     pack the database file (serve stopped)
+//	accessbot migrate --to postgres|bbolt copy the database between the stores (serve stopped)
 //	accessbot healthcheck                 exit 0 when the local serve is healthy
 //	accessbot version                     version, commit and Go version
 //	accessbot help [COMMAND]              usage; COMMAND --help does the same
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = backupCommand(ctx, rest, stdout)
 	case "compact":
 		err = compactCommand(ctx, rest, stdout)
+	case "migrate":
+		err = migrateCommand(ctx, rest, stdout)
 	case "healthcheck":
 		err = healthcheckCommand(ctx, rest, stdout)
 	case "version":

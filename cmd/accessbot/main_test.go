@@ -89,6 +89,8 @@ type e2eWorld struct {
 	github *githubtest.Server
 	dir    string
 	clock  *e2eClock
+	// dsn, when set, runs the program on the PostgreSQL store there.
+	dsn string
 }
 
 func newE2EWorld(t *testing.T) *e2eWorld {
@@ -119,7 +121,7 @@ func (w *e2eWorld) writePolicy(text string) {
 }
 
 func (w *e2eWorld) config() Config {
-	return Config{
+	cfg := Config{
 		SlackBotToken:      slackfake.Token,
 		SlackSigningSecret: e2eSecret,
 		SlackAPIURL:        w.slack.APIURL(),
@@ -133,6 +135,10 @@ func (w *e2eWorld) config() Config {
 		GitHubAPIURL:       w.github.URL(),
 		LogLevel:           "info",
 	}
+	if w.dsn != "" {
+		cfg.Store, cfg.StoreDSN = storePostgres, w.dsn
+	}
+	return cfg
 }
 
 // start runs the program on a loopback port.

@@ -204,10 +204,12 @@ var (
 		"Sequence number of the last audit record (the number of records).", nil, nil)
 	descPolicy = prometheus.NewDesc("accessbot_policy_info",
 		"The policy in force: 1, with its SHA-256 as the hash label.", []string{"hash"}, nil)
+	descLeader = prometheus.NewDesc("accessbot_leader",
+		"1 when this replica runs the expiry timer, the sweeps, the summary and delivery (always with bbolt), else 0.", nil, nil)
 )
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPending, descActive, descOutboxDepth, descOutboxAge, descAuditHead, descPolicy} {
+	for _, d := range []*prometheus.Desc{descPending, descActive, descOutboxDepth, descOutboxAge, descAuditHead, descPolicy, descLeader} {
 		ch <- d
 	}
 }
@@ -240,4 +242,9 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAuditHead, prometheus.GaugeValue, float64(head.Count))
 	}
 	ch <- prometheus.MustNewConstMetric(descPolicy, prometheus.GaugeValue, 1, m.svc.Policy().Hash)
+	leading := 1.0
+	if m.elector != nil && !m.elector.Leading() {
+		leading = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leading)
 }

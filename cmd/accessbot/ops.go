@@ -23,7 +23,7 @@ type opsEnv struct {
 	// served is set inside serve; cfg, db and svc are then serve's own.
 	served bool
 	cfg    Config
-	db     *store.DB
+	db     storeDB
 	svc    *approvals.Service
 	// actor is the audit actor of what the command changes: the operator,
 	// named by the operating system user who ran it.
@@ -34,7 +34,7 @@ type opsEnv struct {
 // readStore returns the configuration and the database a reading command
 // uses: serve's own, or the file opened read-only, so that reading never
 // writes to it. done releases what readStore opened.
-func (e *opsEnv) readStore() (Config, *store.DB, func(), error) {
+func (e *opsEnv) readStore() (Config, storeDB, func(), error) {
 	if e.served {
 		return e.cfg, e.db, func() {}, nil
 	}
@@ -51,7 +51,7 @@ func (e *opsEnv) readStore() (Config, *store.DB, func(), error) {
 func operatorCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// A configuration error is reported by the command itself, at the
 	// point where it would be without a socket.
-	if cfg, err := loadConfig(); err == nil {
+	if cfg, err := loadConfig(); err == nil && !cfg.postgres() {
 		conn, ok, err := dialAdmin(cfg.AdminSocket)
 		if err != nil {
 			return fail(stderr, err)
@@ -113,6 +113,9 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.postgres() {
+		return notWithPostgres("accessbot backup", "back the database up with pg_dump --schema=SCHEMA (or the server's own backups), and check a restored copy with accessbot audit verify")
+	}
 	// The copy is verified with the audit keys, read before anything is
 	// written.
 	opts, err := cfg.storeOptions(true)
@@ -129,10 +132,12 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	var db *store.DB
 	if !served {
 		// Open before creating FILE, so that a wrong path leaves nothing.
-		if _, db, err = openStoreForCLI(true); err != nil {
+		_, sdb, err := openStoreForCLI(true)
+		if err != nil {
 			return err
 		}
-		defer db.Close()
+		defer sdb.Close()
+		db = sdb.(*store.DB)
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {

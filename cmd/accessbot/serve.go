@@ -25,7 +25,7 @@ import (
 	"github.com/accessbot/accessbot/policy"
 	"github.com/accessbot/accessbot/providers"
 	"github.com/accessbot/accessbot/providers/salesforce"
-	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/leader"
 )
 
 // Main is the running program, built from plain values so that end-to-end
@@ -38,7 +38,7 @@ type Main struct {
 	// Listener, when set, replaces listening on Config.ListenAddr.
 	Listener net.Listener
 
-	db        *store.DB
+	db        storeDB
 	svc       *approvals.Service
 	bot       *bot.Bot
 	cron      *cron.Cron
@@ -48,8 +48,11 @@ type Main struct {
 	metrics   *metrics
 	served    chan error
 	serving   *sync.WaitGroup
-	// deliverer delivers the outbox to Slack until stopDelivery.
+	// deliverer delivers the outbox to Slack until stopDelivery. With
+	// the PostgreSQL store each term of leadership has its own, and
+	// leadMu guards it.
 	deliverer    *bot.Deliverer
+	delivery     bot.DelivererConfig
 	stopDelivery context.CancelFunc
 	delivering   sync.WaitGroup
 	// MetricsListener, when set, replaces listening on
@@ -63,6 +66,19 @@ type Main struct {
 	// stopTimer ends the expiry timer (approvals.Service.RunTimer).
 	stopTimer context.CancelFunc
 	timing    sync.WaitGroup
+
+	// elector, with the PostgreSQL store, elects the one replica that
+	// runs the timer, the sweeps, the summary, the anchor and delivery
+	// (nil with bbolt: the one process always leads). stopElection ends
+	// its Run, which ends the leader's work first.
+	elector      *leader.Elector
+	stopElection context.CancelFunc
+	electing     sync.WaitGroup
+	// leadMu guards what a term of leadership starts and stops: cron,
+	// stopTimer, deliverer, stopDelivery, stopWork.
+	leadMu sync.Mutex
+	// stopWork cancels the context of the cron jobs of the term.
+	stopWork context.CancelFunc
 
 	summaryMu   sync.Mutex
 	lastSummary time.Time
@@ -92,7 +108,7 @@ func serve(ctx context.Context, stderr io.Writer) error {
 	// A start that fails must not leave behind a database file it created:
 	// the next attempt, or an operator command, would take it for real.
 	_, statErr := os.Lstat(cfg.DBPath)
-	created := errors.Is(statErr, fs.ErrNotExist)
+	created := errors.Is(statErr, fs.ErrNotExist) && !cfg.postgres()
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		if created {
@@ -100,7 +116,11 @@ func serve(ctx context.Context, stderr io.Writer) error {
 		}
 		return startError(cfg, err)
 	}
-	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", cfg.DBPath, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
+	where := cfg.DBPath
+	if cfg.postgres() {
+		where = "postgres" // the DSN is a secret
+	}
+	m.Logger.Info("accessbot serving", "addr", m.Addr(), "db", where, "policy", cfg.PolicyFile, "socket_mode", cfg.SlackAppToken != "")
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -175,22 +195,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := checkBotToken(ctx, m.Logger, client, cfg.SlackBotToken); err != nil {
 		return err
 	}
-	opts, err := cfg.storeOptions(false)
-	if err != nil {
+	if err := m.openStore(ctx); err != nil {
 		return err
-	}
-	if m.db, err = store.OpenWith(cfg.DBPath, opts); err != nil {
-		return err
-	}
-	// The requests in force must agree with the audit log before anything
-	// acts on them: index entries are rewritten from the requests, and a
-	// request that disagrees with the log stops the start.
-	repaired, err := m.db.CheckAtStart(ctx, m.Now())
-	if err != nil {
-		return err
-	}
-	for _, d := range repaired {
-		m.Logger.Warn("index repaired from the record", "request_id", d.RequestID, "index", d.Index, "what", d.Text)
 	}
 	// Open requests and grants need the provider they were filed with,
 	// even when their resource has left the policy or changed provider:
@@ -226,10 +232,12 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:    m.Logger,
 	})
 	m.metrics.registry.MustRegister(stateCollector{m})
-	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
+	m.delivery = bot.DelivererConfig{
 		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
 		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
-	})
+	}
+	// Built now, so that a configuration it refuses stops the start.
+	m.deliverer, err = bot.NewDeliverer(m.delivery)
 	if err != nil {
 		return err
 	}
@@ -269,41 +277,20 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("configuration: ACCESSBOT_STRICT_PRIVILEGES=true and the providers' credentials can do more than the policy needs; remove the excess or unset the variable:\n  %s", strings.Join(lines, "\n  "))
 	}
-	if err := m.svc.Resume(ctx); err != nil {
-		return err
-	}
-	// What a previous run committed and did not deliver goes out first.
-	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
-	m.stopDelivery = stopDelivery
-	m.delivering.Go(func() { m.deliverer.Run(deliveryCtx) })
-	m.sweep(ctx)
-	// The first summary after a start covers one whole period of its
-	// schedule, not just the time since the start: a restart shortly
-	// before the summary must not hide the day before it.
-	next := summary.Next(m.Now())
-	m.lastSummary = m.Now().Add(-summary.Next(next).Sub(next))
-	m.cron = cron.New(cron.WithChain(cron.Recover(cronLogger{m.Logger}), cron.SkipIfStillRunning(cronLogger{m.Logger})))
-	m.cron.Schedule(expiry, cron.FuncJob(func() { m.sweep(context.Background()) }))
-	m.cron.Schedule(summary, cron.FuncJob(func() {
-		if err := m.PostSummary(context.Background()); err != nil {
-			m.Logger.Error("audit summary", "err", err)
+	sched := schedules{expiry: expiry, summary: summary, anchor: anchor}
+	if m.Config.postgres() {
+		// Every replica serves Slack; the elected one also runs the work
+		// that must run once.
+		m.elect(ctx, sched)
+	} else {
+		if err := m.lead(ctx, sched); err != nil {
+			return err
 		}
-	}))
-	m.cron.Schedule(anchor, cron.FuncJob(func() {
-		if err := m.PostAnchor(context.Background()); err != nil {
-			m.Logger.Error("audit anchor", "err", err)
+		// The admin socket is how the operator commands reach the file
+		// serve holds; with PostgreSQL they open the database themselves.
+		if err := m.listenAdmin(); err != nil {
+			return err
 		}
-	}))
-	m.cron.Start()
-	m.cronUp.Store(true)
-	// The timer revokes each grant at its expiry; the cron sweep above is
-	// the safety net.
-	timerCtx, stopTimer := context.WithCancel(context.WithoutCancel(ctx))
-	m.stopTimer = stopTimer
-	m.timing.Go(func() { m.svc.RunTimer(timerCtx) })
-
-	if err := m.listenAdmin(); err != nil {
-		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/slack/", m.bot.Handler())
@@ -465,7 +452,15 @@ func (m *Main) Settle() {
 	defer cancel()
 	for ctx.Err() == nil {
 		m.svc.Wait()
-		if err := m.deliverer.Idle(ctx); err != nil {
+		m.leadMu.Lock()
+		d := m.deliverer
+		if m.stopDelivery == nil {
+			d = nil // not leading: another replica delivers
+		}
+		m.leadMu.Unlock()
+		if d == nil {
+			time.Sleep(20 * time.Millisecond)
+		} else if err := d.Idle(ctx); err != nil {
 			m.Logger.Warn("outbox not delivered", "err", err)
 			return
 		}
@@ -486,6 +481,16 @@ func (m *Main) healthz(w http.ResponseWriter, r *http.Request) {
 		// whoever probes the endpoint.
 		m.Logger.Error("healthz: store", "err", err)
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if m.elector != nil {
+		// Either role is healthy: a follower serves Slack and takes
+		// over when the leader goes.
+		if m.elector.Leading() {
+			fmt.Fprintln(w, "ok leader")
+		} else {
+			fmt.Fprintln(w, "ok follower")
+		}
 		return
 	}
 	if !m.cronUp.Load() {
@@ -521,6 +526,12 @@ func (m *Main) Close() error {
 	if m.serving != nil {
 		m.serving.Wait()
 	}
+	if m.stopElection != nil {
+		// The leader's work stops before the advisory lock is released,
+		// so that the next leader does not start while it runs.
+		m.stopElection()
+		m.electing.Wait()
+	}
 	if m.cron != nil {
 		m.cronUp.Store(false)
 		<-m.cron.Stop().Done()
@@ -528,6 +539,9 @@ func (m *Main) Close() error {
 	if m.stopTimer != nil {
 		m.stopTimer()
 		m.timing.Wait()
+	}
+	if m.stopWork != nil {
+		m.stopWork()
 	}
 	if m.bot != nil {
 		m.bot.Shutdown()
