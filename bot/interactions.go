@@ -78,6 +78,8 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 			}
 		case ActionExtend:
 			err = b.openExtendModal(ctx, ic, a.Value)
+		case ActionEndGrant:
+			_, err = b.svc.Revoke(ctx, user, a.Value)
 		default:
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 const (
 	maxMessageBlocks  = 50
 	maxModalBlocks    = 100
+	maxHomeBlocks     = 100
 	maxSectionText    = 3000
 	maxSectionFields  = 10
 	maxFieldText      = 2000
@@ -284,6 +285,40 @@ func checkView(raw json.RawMessage) []string {
 	c.blocks(v["blocks"], maxModalBlocks)
 	return c.problems
 }
+
+// checkHomeView returns the problems of a Home tab view: type home, at
+// most 100 blocks, no title or buttons of its own.
+func checkHomeView(raw json.RawMessage) []string {
+	var c checker
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return []string{"view is not a JSON object: " + err.Error()}
+	}
+	var typ string
+	_ = json.Unmarshal(v["type"], &typ)
+	if typ != "home" {
+		c.addf("view type %q, want home", typ)
+	}
+	for _, k := range []string{"title", "submit", "close"} {
+		if raw, ok := v[k]; ok && string(raw) != "null" {
+			c.addf("a home view has no %s", k)
+		}
+	}
+	var meta, cb string
+	_ = json.Unmarshal(v["private_metadata"], &meta)
+	_ = json.Unmarshal(v["callback_id"], &cb)
+	if n := utf16Len(meta); n > maxPrivateMeta {
+		c.addf("view.private_metadata is %d characters, max %d", n, maxPrivateMeta)
+	}
+	if n := utf16Len(cb); n > maxCallbackID {
+		c.addf("view.callback_id is %d characters, max %d", n, maxCallbackID)
+	}
+	c.blocks(v["blocks"], maxHomeBlocks)
+	return c.problems
+}
+
+// CheckHomeView reports the limits a Home tab view breaks; nil when none.
+func CheckHomeView(view json.RawMessage) []string { return checkHomeView(view) }
 
 // CheckBlocks reports the Block Kit limits a message's blocks break; nil
 // when there are none. It is the check the fake applies to every call.

@@ -21,6 +21,7 @@ import (
 const (
 	CommandsPath     = "/slack/commands"
 	InteractionsPath = "/slack/interactions"
+	EventsPath       = "/slack/events"
 )
 
 // Sign returns the X-Slack-Signature Slack sends with body at timestamp:
@@ -54,6 +55,55 @@ func SignedCommand(secret string, now time.Time, form url.Values) *http.Request 
 func SignedInteraction(secret string, now time.Time, payload []byte) *http.Request {
 	body := url.Values{"payload": {string(payload)}}.Encode()
 	return SignedRequest(secret, now, InteractionsPath, []byte(body))
+}
+
+// SignedEvent returns a signed POST /slack/events whose JSON body is
+// body, as the Events API sends it.
+func SignedEvent(secret string, now time.Time, body []byte) *http.Request {
+	r := SignedRequest(secret, now, EventsPath, body)
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// URLVerification returns the body Slack posts to an Events API request
+// URL when it is set, to check the app answers with challenge.
+func URLVerification(challenge string) []byte {
+	b, err := json.Marshal(map[string]any{"token": "verification-token-unused", "challenge": challenge, "type": "url_verification"})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var eventSeq atomic.Int64
+
+// AppHomeOpened returns the event_callback Slack sends when user opens the
+// app's tab ("home" or "messages"): the body of POST /slack/events, and
+// the payload of a Socket Mode events_api envelope.
+func AppHomeOpened(user, tab string) []byte {
+	n := eventSeq.Add(1)
+	ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), n)
+	p := map[string]any{
+		"token":      "verification-token-unused",
+		"team_id":    TeamID,
+		"api_app_id": AppID,
+		"event": map[string]any{
+			"type": "app_home_opened", "user": user, "channel": DMChannel(user), "tab": tab, "event_ts": ts,
+		},
+		"type":       "event_callback",
+		"event_id":   fmt.Sprintf("Ev%08d", n),
+		"event_time": time.Now().Unix(),
+		"authorizations": []any{map[string]any{
+			"enterprise_id": nil, "team_id": TeamID, "user_id": BotUserID, "is_bot": true, "is_enterprise_install": false,
+		}},
+		"is_ext_shared_channel": false,
+		"event_context":         "4-eyJldCI6ImFwcF9ob21lX29wZW5lZCJ9",
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 var triggerSeq atomic.Int64
@@ -108,6 +158,40 @@ func (s *Server) BlockActions(user, actionID, requestID, channel, ts string) []b
 		"actions": []any{map[string]any{
 			"action_id": actionID,
 			"block_id":  "actions",
+			"text":      map[string]any{"type": "plain_text", "text": actionID, "emoji": true},
+			"value":     requestID,
+			"type":      "button",
+			"action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1),
+		}},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// HomeBlockActions returns the block_actions payload Slack sends when
+// user clicks the button actionID (value requestID) on their Home tab: the
+// container is the view, and there is no channel, message or
+// response_url.
+func (s *Server) HomeBlockActions(user, actionID, requestID string) []byte {
+	p := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"container":  map[string]any{"type": "view", "view_id": "V0HOME" + user},
+		"trigger_id": triggerID(),
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": "V0HOME" + user, "team_id": TeamID, "type": "home", "blocks": []any{},
+			"private_metadata": "", "callback_id": "", "state": map[string]any{"values": map[string]any{}},
+			"hash": "1700000000.home", "app_id": AppID, "bot_id": BotID,
+		},
+		"actions": []any{map[string]any{
+			"action_id": actionID,
+			"block_id":  "home_actions",
 			"text":      map[string]any{"type": "plain_text", "text": actionID, "emoji": true},
 			"value":     requestID,
 			"type":      "button",
@@ -187,19 +271,33 @@ type Button struct {
 	Text     string `json:"-"`
 }
 
-// Buttons returns the buttons of the call's blocks, in order.
+// Buttons returns the buttons of the call's blocks (or its view's), in
+// order: those of actions blocks and sections' accessories.
 func (c Call) Buttons() []Button {
-	var blocks []struct {
-		Type     string            `json:"type"`
-		Elements []json.RawMessage `json:"elements"`
+	raw := c.Blocks
+	if raw == nil && c.View != nil {
+		var v struct {
+			Blocks json.RawMessage `json:"blocks"`
+		}
+		_ = json.Unmarshal(c.View, &v)
+		raw = v.Blocks
 	}
-	_ = json.Unmarshal(c.Blocks, &blocks)
+	var blocks []struct {
+		Type      string            `json:"type"`
+		Elements  []json.RawMessage `json:"elements"`
+		Accessory json.RawMessage   `json:"accessory"`
+	}
+	_ = json.Unmarshal(raw, &blocks)
 	var out []Button
 	for _, b := range blocks {
-		if b.Type != "actions" {
+		elems := b.Elements
+		switch {
+		case b.Type == "section" && b.Accessory != nil:
+			elems = []json.RawMessage{b.Accessory}
+		case b.Type != "actions":
 			continue
 		}
-		for _, e := range b.Elements {
+		for _, e := range elems {
 			var el struct {
 				Type string `json:"type"`
 				Button

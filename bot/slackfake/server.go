@@ -224,6 +224,12 @@ func (s *Server) Views() []Call {
 	return s.filter(func(c Call) bool { return c.Method == "views.open" && c.Error == "" })
 }
 
+// Homes returns the successful views.publish calls for user, in order;
+// the last one is what their Home tab shows.
+func (s *Server) Homes(user string) []Call {
+	return s.filter(func(c Call) bool { return c.Method == "views.publish" && c.Error == "" && c.User == user })
+}
+
 // Message returns the current state of the message at channel and ts:
 // the post, or the latest update of it.
 func (s *Server) Message(channel, ts string) (Call, bool) {
@@ -511,6 +517,34 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			members = []string{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "users": members})
+	case "views.publish":
+		// https://api.slack.com/methods/views.publish: a Home tab for one
+		// user, who must have opened it at least once (the fake does not
+		// check that).
+		c.User = p["user_id"]
+		if c.User == "" {
+			fail("invalid_arguments")
+			return
+		}
+		if c.View == nil {
+			fail("invalid_arguments")
+			return
+		}
+		if problems := checkHomeView(c.View); len(problems) > 0 {
+			for _, pr := range problems {
+				s.violations = append(s.violations, method+": "+pr)
+			}
+			fail("invalid_arguments")
+			return
+		}
+		s.seq++
+		id := fmt.Sprintf("V%08d", s.seq)
+		s.calls = append(s.calls, c)
+		var view map[string]any
+		_ = json.Unmarshal(c.View, &view)
+		view["id"] = id
+		view["team_id"] = TeamID
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "view": view})
 	case "views.open":
 		if c.TriggerID == "" {
 			fail("invalid_trigger_id")

@@ -226,16 +226,17 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:    m.Logger,
 	})
 	m.metrics.registry.MustRegister(stateCollector{m})
-	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
-		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
-		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
+	m.bot, err = bot.New(bot.Config{
+		Client: client, SigningSecret: cfg.SlackSigningSecret, SocketMode: cfg.SlackAppToken != "",
+		Service: m.svc, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
 		return err
 	}
-	m.bot, err = bot.New(bot.Config{
-		Client: client, SigningSecret: cfg.SlackSigningSecret, SocketMode: cfg.SlackAppToken != "",
-		Service: m.svc, Logger: m.Logger, Now: m.Now,
+	m.deliverer, err = bot.NewDeliverer(bot.DelivererConfig{
+		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
+		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
+		OnDelivered: m.bot.NoticeDelivered,
 	})
 	if err != nil {
 		return err
