@@ -205,9 +205,67 @@ func (s *Server) HomeBlockActions(user, actionID, requestID string) []byte {
 	return b
 }
 
+// BlockSuggestion returns the block_suggestion payload Slack sends to the
+// options load URL when user types value into the external select
+// actionID of block blockID in the modal with callbackID.
+func (s *Server) BlockSuggestion(user, callbackID, blockID, actionID, value string) []byte {
+	p := map[string]any{
+		"type":       "block_suggestion",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"container":  map[string]any{"type": "view", "view_id": "V0MODAL"},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"action_id":  actionID,
+		"block_id":   blockID,
+		"value":      value,
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": "V0MODAL", "team_id": TeamID, "type": "modal", "callback_id": callbackID,
+			"state": map[string]any{"values": map[string]any{}}, "hash": "1700000000.modal", "app_id": AppID, "bot_id": BotID,
+		},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ModalSelect returns the block_actions payload Slack sends when user
+// picks the option value in the select actionID (of type selectType) of
+// block blockID in the modal viewID with callbackID, whose input block
+// dispatches actions.
+func (s *Server) ModalSelect(user, viewID, callbackID, blockID, actionID, selectType, value string) []byte {
+	option := map[string]any{"text": map[string]any{"type": "plain_text", "text": value, "emoji": true}, "value": value}
+	p := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"container":  map[string]any{"type": "view", "view_id": viewID},
+		"trigger_id": triggerID(),
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": viewID, "team_id": TeamID, "type": "modal", "callback_id": callbackID,
+			"state": map[string]any{"values": map[string]any{blockID: map[string]any{actionID: map[string]any{"type": selectType, "selected_option": option}}}},
+			"hash":  "1700000000.modal", "app_id": AppID, "bot_id": BotID,
+		},
+		"actions": []any{map[string]any{
+			"action_id": actionID, "block_id": blockID, "type": selectType, "selected_option": option,
+			"action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1),
+		}},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // Input is the submitted state of one input element of a modal.
 type Input struct {
-	// Type is the element type: "static_select" or "plain_text_input".
+	// Type is the element type: "static_select", "external_select" or
+	// "plain_text_input".
 	Type string
 	// Value is the typed text, or the value of the selected option.
 	Value string
@@ -222,9 +280,9 @@ func (s *Server) ViewSubmission(user, callbackID, privateMetadata string, state 
 		m := map[string]any{}
 		for actionID, in := range actions {
 			switch in.Type {
-			case "static_select":
+			case "static_select", "external_select":
 				m[actionID] = map[string]any{
-					"type": "static_select",
+					"type": in.Type,
 					"selected_option": map[string]any{
 						"text":  map[string]any{"type": "plain_text", "text": in.Value, "emoji": true},
 						"value": in.Value,

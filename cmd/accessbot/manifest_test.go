@@ -198,6 +198,9 @@ func TestManifestEndpoints(t *testing.T) {
 		if !strings.HasPrefix(actURL, "https://") || !strings.HasSuffix(actURL, "/slack/interactions") {
 			t.Errorf("manifests/%s: interactivity URL %q, want https://…/slack/interactions", file, actURL)
 		}
+		if optURL := m.Settings.Interactivity.MessageMenuOptionsURL; optURL != actURL {
+			t.Errorf("manifests/%s: options load URL %q, want the interactivity URL %q", file, optURL, actURL)
+		}
 		if !strings.HasPrefix(evURL, "https://") || !strings.HasSuffix(evURL, "/slack/events") {
 			t.Errorf("manifests/%s: event request URL %q, want https://…/slack/events", file, evURL)
 		}
@@ -221,8 +224,9 @@ type manifest struct {
 	} `yaml:"oauth_config"`
 	Settings struct {
 		Interactivity struct {
-			IsEnabled  bool   `yaml:"is_enabled"`
-			RequestURL string `yaml:"request_url"`
+			IsEnabled             bool   `yaml:"is_enabled"`
+			RequestURL            string `yaml:"request_url"`
+			MessageMenuOptionsURL string `yaml:"message_menu_options_url"`
 		} `yaml:"interactivity"`
 		SocketModeEnabled  bool `yaml:"socket_mode_enabled"`
 		EventSubscriptions struct {
