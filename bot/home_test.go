@@ -173,10 +173,10 @@ func TestHomeRefusedClick(t *testing.T) {
 	}
 }
 
-// TestHomeSocketMode: an events_api envelope is acknowledged bare, and the
-// Home is published.
-func TestHomeSocketMode(t *testing.T) {
-	h := newHarness(t)
+// startSocketBot runs a second Bot of h's service over Socket Mode until
+// the test ends.
+func startSocketBot(t *testing.T, h *harness) {
+	t.Helper()
 	sm, err := bot.New(bot.Config{
 		Client:     h.slack.Client(slack.OptionAppLevelToken("xapp-1-slackfake")),
 		Service:    h.svc,
@@ -197,9 +197,22 @@ func TestHomeSocketMode(t *testing.T) {
 		}
 		sm.Shutdown()
 	})
+}
+
+// TestHomeSocketMode: an events_api envelope is acknowledged bare, and the
+// Home is published; the resource menu's options load is answered in the
+// ack of its interactive envelope.
+func TestHomeSocketMode(t *testing.T) {
+	h := newHarness(t)
+	startSocketBot(t, h)
 	if ack := h.slack.SendSocket(t, "events_api", slackfake.AppHomeOpened(bob, "home"), 5*time.Second); ack != nil {
 		t.Errorf("events_api ack carries %s", ack)
 	}
 	home := h.waitHome(bob, 0)
 	mustContain(t, "bob's Home", home.AllText(), "Waiting for your decision")
+
+	ack := h.slack.SendSocket(t, "interactive", h.slack.BlockSuggestion(alice, bot.CallbackRequestModal, bot.BlockModalResource, bot.ActionModalResource, "sre"), 5*time.Second)
+	if problems := slackfake.CheckOptions(ack); len(problems) > 0 || !strings.Contains(string(ack), `"value":"sre-oncall"`) {
+		t.Errorf("options ack %s: %v", ack, problems)
+	}
 }
