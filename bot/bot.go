@@ -58,6 +58,7 @@ type Bot struct {
 	svc    *approvals.Service
 	log    *slog.Logger
 	now    func() time.Time
+	homes  *homes
 
 	mu      sync.Mutex // guards closing and bg.Add
 	closing bool
@@ -89,6 +90,7 @@ func New(cfg Config) (*Bot, error) {
 		svc:    cfg.Service,
 		log:    cfg.Logger,
 		now:    cfg.Now,
+		homes:  newHomes(),
 	}
 	b.stopped, b.stopBackground = context.WithCancel(context.Background())
 	if b.log == nil {
@@ -101,14 +103,16 @@ func New(cfg Config) (*Bot, error) {
 	return b, nil
 }
 
-// Handler returns the HTTP handler of POST /slack/commands and POST
-// /slack/interactions (DESIGN.md A3). Every request must carry a valid
-// Slack signature no older than five minutes, or it gets 401 and changes
+// Handler returns the HTTP handler of POST /slack/commands, POST
+// /slack/interactions (DESIGN.md A3) and POST /slack/events (the Events
+// API, for the Home tab). Every request must carry a valid Slack
+// signature no older than five minutes, or it gets 401 and changes
 // nothing.
 func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /slack/commands", b.serveCommand)
 	mux.HandleFunc("POST /slack/interactions", b.serveInteraction)
+	mux.HandleFunc("POST /slack/events", b.serveEvents)
 	return mux
 }
 
@@ -132,6 +136,7 @@ func (b *Bot) Shutdown() {
 	done := make(chan struct{})
 	go func() {
 		b.bg.Wait()
+		b.homes.wg.Wait()
 		close(done)
 	}()
 	select {
@@ -162,9 +167,24 @@ func (b *Bot) background(ctx context.Context, fn func(ctx context.Context)) {
 	}()
 }
 
-// readVerified reads the body, at most MaxBodyBytes, and checks its
+// readVerified reads the form body, at most MaxBodyBytes, and checks its
 // signature. On failure it has answered the request and returns false.
 func (b *Bot) readVerified(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	body, ok := b.readSigned(w, r)
+	if !ok {
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		http.Error(w, "malformed form body", http.StatusBadRequest)
+		return nil, false
+	}
+	return form, true
+}
+
+// readSigned reads the body, at most MaxBodyBytes, and checks its
+// signature. On failure it has answered the request and returns false.
+func (b *Bot) readSigned(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -181,12 +201,7 @@ func (b *Bot) readVerified(w http.ResponseWriter, r *http.Request) (url.Values, 
 		http.Error(w, "invalid slack signature", http.StatusUnauthorized)
 		return nil, false
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		http.Error(w, "malformed form body", http.StatusBadRequest)
-		return nil, false
-	}
-	return form, true
+	return body, true
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -67,6 +67,11 @@ type DelivererConfig struct {
 	// OnNotice, when set, is told of each notice when it is first taken
 	// from the outbox.
 	OnNotice func(n approvals.Notice)
+	// OnDelivered, when set, is told of each notice once all its
+	// deliveries are made (or given up), from the sender that finished
+	// the last one; it must return quickly. The App Home refreshes from
+	// it.
+	OnDelivered func(n approvals.Notice)
 	// Policy, when set, returns the policy in force: approval messages
 	// count approvals as it does (approvals.Policy.Counted), so a removed
 	// approver's approval is not shown as counting.
@@ -312,6 +317,9 @@ func (d *Deliverer) dispatch(ctx context.Context, n *approvals.Notice) {
 	if len(todo) == 0 {
 		d.marks = append(d.marks, approvals.Delivery{Seq: n.Seq, Key: "none", Last: true})
 		d.signalMarked()
+		if d.cfg.OnDelivered != nil {
+			go d.cfg.OnDelivered(*n)
+		}
 		return
 	}
 	d.inFlight[n.Seq] = &pending{left: len(todo)}
@@ -479,7 +487,16 @@ func (d *Deliverer) deliver(ctx context.Context, dl *delivery) bool {
 // finish notes dl as made; rec, when set, is a message reference to keep.
 func (d *Deliverer) finish(dl *delivery, rec *approvals.Delivery) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	last := d.finishLocked(dl, rec)
+	d.mu.Unlock()
+	if last && d.cfg.OnDelivered != nil {
+		d.cfg.OnDelivered(*dl.notice)
+	}
+}
+
+// finishLocked is finish with mu held; it reports whether dl was the
+// notice's last delivery.
+func (d *Deliverer) finishLocked(dl *delivery, rec *approvals.Delivery) bool {
 	mark := approvals.Delivery{Seq: dl.notice.Seq, Key: dl.key}
 	if rec != nil {
 		mark.RequestID, mark.Round, mark.Ref, mark.AuditThread = rec.RequestID, rec.Round, rec.Ref, rec.AuditThread
@@ -494,6 +511,7 @@ func (d *Deliverer) finish(dl *delivery, rec *approvals.Delivery) {
 	d.marks = append(d.marks, mark)
 	d.signalMarked()
 	d.changed.Broadcast()
+	return mark.Last
 }
 
 func (d *Deliverer) signalMarked() {

@@ -3,10 +3,12 @@ package bot_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/accessbot/accessbot/approvals"
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slackfake"
 )
 
@@ -192,5 +194,49 @@ func TestRequesterDMs(t *testing.T) {
 	}
 	if n := len(g.slack.CallsTo("conversations.open")); n != 1 {
 		t.Errorf("%d conversations.open calls, want 1 (the DM channel is cached)", n)
+	}
+}
+
+// TestOnDelivered: the callback hears of each notice once, after every
+// Slack call it makes, including a notice with nothing to post.
+func TestOnDelivered(t *testing.T) {
+	var mu sync.Mutex
+	heard := map[uint64]int{}
+	var g *rig
+	g = newRig(t, "", func(c *bot.DelivererConfig) {
+		c.OnDelivered = func(n approvals.Notice) {
+			mu.Lock()
+			defer mu.Unlock()
+			heard[n.Seq]++
+			if n.Ask != nil && len(g.slack.Posts(approvalsChannel)) == 0 {
+				t.Errorf("notice %d reported delivered before its post", n.Seq)
+			}
+		}
+	})
+	r := pendingRequest()
+	r.Asked = []string{approvalsChannel}
+	g.file(r, approvals.Notice{Ask: r.Asked})
+	// No audit channel and no requester to tell: nothing to post.
+	g.change(r.ID, func(r *approvals.Request) { r.RemindedAt = start }, approvals.Notice{})
+	g.idle()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(heard)
+		mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 2 {
+		t.Fatalf("heard of %d notices, want 2: %v", len(heard), heard)
+	}
+	for seq, n := range heard {
+		if n != 1 {
+			t.Errorf("notice %d reported %d times", seq, n)
+		}
 	}
 }

@@ -203,7 +203,9 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h.handler = h.bot.Handler()
-	h.deliverer = startDeliverer(t, client, db, h.svc, log)
+	h.deliverer = startDelivererTo(t, client, db, h.svc, log, auditChannel, func(c *bot.DelivererConfig) {
+		c.OnDelivered = h.bot.NoticeDelivered
+	})
 	t.Cleanup(func() {
 		h.bot.Shutdown()
 		h.svc.Shutdown()

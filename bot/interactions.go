@@ -44,6 +44,10 @@ func (b *Bot) Interaction(ctx context.Context, ic slack.InteractionCallback) any
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
 		b.blockActions(ctx, ic)
+	case slack.InteractionTypeBlockSuggestion:
+		if ic.ActionID == ActionModalResource {
+			return b.resourceOptions(ctx, ic.User.ID, ic.Value)
+		}
 	case slack.InteractionTypeViewSubmission:
 		switch ic.View.CallbackID {
 		case CallbackRequestModal:
@@ -78,6 +82,13 @@ func (b *Bot) blockActions(ctx context.Context, ic slack.InteractionCallback) {
 			}
 		case ActionExtend:
 			err = b.openExtendModal(ctx, ic, a.Value)
+		case ActionModalResource:
+			if ic.View.CallbackID == CallbackRequestModal {
+				b.resourceChosen(ctx, ic, a.SelectedOption.Value)
+			}
+			continue
+		case ActionEndGrant:
+			_, err = b.svc.Revoke(ctx, user, a.Value)
 		default:
 			continue
 		}
@@ -141,65 +152,6 @@ func (b *Bot) refuse(ctx context.Context, ic slack.InteractionCallback, text str
 	})
 }
 
-// requestModal is the modal of "/access request" with no arguments: the
-// resources user may request, a duration and a reason. It reports false
-// when no resource fits in a select menu.
-func requestModal(resources []approvals.Resource) (slack.ModalViewRequest, bool) {
-	var options []*slack.OptionBlockObject
-	var maxes []string
-	for _, r := range resources {
-		if len(options) == maxSelectOptions || textLen(r.Name) > maxOptionValue {
-			continue // typed commands still reach these
-		}
-		desc := "up to " + approvals.FormatDuration(r.MaxDuration)
-		if r.Description != "" {
-			desc += " · " + r.Description
-		}
-		options = append(options, slack.NewOptionBlockObject(r.Name,
-			plain(cut(r.Name, maxOptionText)),
-			plain(cut(desc, maxOptionText))))
-		maxes = append(maxes, r.Name+" "+approvals.FormatDuration(r.MaxDuration))
-	}
-
-	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a resource"), ActionModalResource, options...)
-	duration := slack.NewPlainTextInputBlockElement(plain("e.g. 45m, 2h, 1h30m, 1d, 2 hours"), ActionModalDuration)
-	reason := slack.NewPlainTextInputBlockElement(plain("Ticket, incident, what you will do"), ActionModalReason)
-	reason.Multiline = true
-	reason.MaxLength = maxReasonInput
-
-	if len(options) == 0 {
-		return slack.ModalViewRequest{}, false
-	}
-	return slack.ModalViewRequest{
-		Type:       slack.VTModal,
-		CallbackID: CallbackRequestModal,
-		Title:      plain("Request access"),
-		Submit:     plain("Request"),
-		Close:      plain("Cancel"),
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewInputBlock(BlockModalResource, plain("Resource"), nil, sel),
-			slack.NewInputBlock(BlockModalDuration, plain("Duration"),
-				plain(cut("Starts when access is granted. Maximum: "+strings.Join(maxes, ", ")+".", 2000)), duration),
-			slack.NewInputBlock(BlockModalReason, plain("Reason"), plain(fmt.Sprintf("Up to %d characters. Shown to the approvers and kept in the audit log.", maxReasonInput)), reason),
-		}},
-	}, true
-}
-
-// openModal opens the request modal with the command's trigger_id. It runs
-// on the acknowledgement path because a trigger_id expires 3 s after the
-// command: waiting at most viewsOpenTimeout keeps the answer inside
-// Slack's deadline, and a failure can still be answered with usage text.
-func (b *Bot) openModal(ctx context.Context, cmd slack.SlashCommand) error {
-	view, ok := requestModal(b.svc.Requestable(ctx, cmd.UserID))
-	if !ok {
-		return errNothingRequestable
-	}
-	ctx, cancel := context.WithTimeout(ctx, viewsOpenTimeout)
-	defer cancel()
-	_, err := b.client.OpenViewContext(ctx, cmd.TriggerID, view)
-	return err
-}
-
 // submitModal files the request entered in the modal. Bad input is shown
 // next to the field to fix; a filed request replaces the modal with its ID.
 func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any {
@@ -209,11 +161,20 @@ func (b *Bot) submitModal(ctx context.Context, ic slack.InteractionCallback) any
 		values = ic.View.State.Values
 	}
 	resource := values[BlockModalResource][ActionModalResource].SelectedOption.Value
-	durText := strings.TrimSpace(values[BlockModalDuration][ActionModalDuration].Value)
+	dur := values[BlockModalDuration][ActionModalDuration]
+	durText := dur.SelectedOption.Value
+	if durText == "" {
+		// A form opened before the duration became a menu has a text
+		// field.
+		durText = strings.TrimSpace(dur.Value)
+	}
 	reason := strings.TrimSpace(values[BlockModalReason][ActionModalReason].Value)
 
 	if resource == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalResource: "Choose a resource."})
+	}
+	if durText == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{BlockModalDuration: "Choose a duration."})
 	}
 	d, err := approvals.ParseDuration(durText)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 )
 
@@ -81,9 +82,15 @@ func (b *Bot) socketEvent(ctx context.Context, sm *socketmode.Client, evt socket
 			return
 		}
 		b.ack(sm, evt.Request)
+	case socketmode.EventTypeEventsAPI:
+		if evt.Request != nil {
+			b.ack(sm, evt.Request)
+		}
+		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
+			b.Event(ctx, ev)
+		}
 	default:
-		// Events API envelopes and anything newer: acknowledge so Slack
-		// does not retry them; the bot subscribes to none.
+		// Anything newer: acknowledge so Slack does not retry it.
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {
 			b.ack(sm, evt.Request)
 		}

@@ -12,6 +12,7 @@ import (
 const (
 	maxMessageBlocks  = 50
 	maxModalBlocks    = 100
+	maxHomeBlocks     = 100
 	maxSectionText    = 3000
 	maxSectionFields  = 10
 	maxFieldText      = 2000
@@ -122,6 +123,33 @@ func (c *checker) element(where string, v any, actionIDs map[string]bool) {
 		}
 		if o, ok := el["initial_option"]; ok {
 			c.option(where+".initial_option", o)
+			// Slack refuses an initial option that is not among the
+			// options.
+			init, _ := o.(map[string]any)
+			found := false
+			for _, x := range opts {
+				if m, _ := x.(map[string]any); m != nil && init != nil && m["value"] == init["value"] {
+					found = true
+				}
+			}
+			if !found && len(groups) == 0 {
+				c.addf("%s: initial_option %v is not among the options", where, init["value"])
+			}
+		}
+	case "external_select":
+		// https://api.slack.com/reference/block-kit/block-elements#external_select:
+		// the options come from the app's options load URL.
+		if p, ok := el["placeholder"]; ok {
+			c.text(where+".placeholder", p, maxPlaceholder, true)
+		}
+		if _, ok := el["options"]; ok {
+			c.addf("%s: an external select carries no options", where)
+		}
+		if o, ok := el["initial_option"]; ok {
+			c.option(where+".initial_option", o)
+		}
+		if n, ok := el["min_query_length"].(float64); ok && n < 0 {
+			c.addf("%s: min_query_length %v is negative", where, n)
 		}
 	case "plain_text_input":
 		if p, ok := el["placeholder"]; ok {
@@ -282,6 +310,66 @@ func checkView(raw json.RawMessage) []string {
 		c.addf("view.callback_id is %d characters, max %d", n, maxCallbackID)
 	}
 	c.blocks(v["blocks"], maxModalBlocks)
+	return c.problems
+}
+
+// checkHomeView returns the problems of a Home tab view: type home, at
+// most 100 blocks, no title or buttons of its own.
+func checkHomeView(raw json.RawMessage) []string {
+	var c checker
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return []string{"view is not a JSON object: " + err.Error()}
+	}
+	var typ string
+	_ = json.Unmarshal(v["type"], &typ)
+	if typ != "home" {
+		c.addf("view type %q, want home", typ)
+	}
+	for _, k := range []string{"title", "submit", "close"} {
+		if raw, ok := v[k]; ok && string(raw) != "null" {
+			c.addf("a home view has no %s", k)
+		}
+	}
+	var meta, cb string
+	_ = json.Unmarshal(v["private_metadata"], &meta)
+	_ = json.Unmarshal(v["callback_id"], &cb)
+	if n := utf16Len(meta); n > maxPrivateMeta {
+		c.addf("view.private_metadata is %d characters, max %d", n, maxPrivateMeta)
+	}
+	if n := utf16Len(cb); n > maxCallbackID {
+		c.addf("view.callback_id is %d characters, max %d", n, maxCallbackID)
+	}
+	c.blocks(v["blocks"], maxHomeBlocks)
+	return c.problems
+}
+
+// CheckHomeView reports the limits a Home tab view breaks; nil when none.
+func CheckHomeView(view json.RawMessage) []string { return checkHomeView(view) }
+
+// CheckOptions reports the limits an answer to a block_suggestion breaks
+// (https://api.slack.com/reference/block-kit/block-elements#external_select):
+// a JSON object with options (at most 100) or option_groups; nil when none.
+func CheckOptions(raw json.RawMessage) []string {
+	var c checker
+	var v struct {
+		Options      *[]any `json:"options"`
+		OptionGroups *[]any `json:"option_groups"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return []string{"options answer is not a JSON object: " + err.Error()}
+	}
+	switch {
+	case v.Options == nil && v.OptionGroups == nil:
+		c.addf("options answer has neither options nor option_groups")
+	case v.Options != nil:
+		if len(*v.Options) > maxOptions {
+			c.addf("%d options, max %d", len(*v.Options), maxOptions)
+		}
+		for i, o := range *v.Options {
+			c.option(fmt.Sprintf("options[%d]", i), o)
+		}
+	}
 	return c.problems
 }
 

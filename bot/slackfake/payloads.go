@@ -21,6 +21,7 @@ import (
 const (
 	CommandsPath     = "/slack/commands"
 	InteractionsPath = "/slack/interactions"
+	EventsPath       = "/slack/events"
 )
 
 // Sign returns the X-Slack-Signature Slack sends with body at timestamp:
@@ -54,6 +55,55 @@ func SignedCommand(secret string, now time.Time, form url.Values) *http.Request 
 func SignedInteraction(secret string, now time.Time, payload []byte) *http.Request {
 	body := url.Values{"payload": {string(payload)}}.Encode()
 	return SignedRequest(secret, now, InteractionsPath, []byte(body))
+}
+
+// SignedEvent returns a signed POST /slack/events whose JSON body is
+// body, as the Events API sends it.
+func SignedEvent(secret string, now time.Time, body []byte) *http.Request {
+	r := SignedRequest(secret, now, EventsPath, body)
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// URLVerification returns the body Slack posts to an Events API request
+// URL when it is set, to check the app answers with challenge.
+func URLVerification(challenge string) []byte {
+	b, err := json.Marshal(map[string]any{"token": "verification-token-unused", "challenge": challenge, "type": "url_verification"})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var eventSeq atomic.Int64
+
+// AppHomeOpened returns the event_callback Slack sends when user opens the
+// app's tab ("home" or "messages"): the body of POST /slack/events, and
+// the payload of a Socket Mode events_api envelope.
+func AppHomeOpened(user, tab string) []byte {
+	n := eventSeq.Add(1)
+	ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), n)
+	p := map[string]any{
+		"token":      "verification-token-unused",
+		"team_id":    TeamID,
+		"api_app_id": AppID,
+		"event": map[string]any{
+			"type": "app_home_opened", "user": user, "channel": DMChannel(user), "tab": tab, "event_ts": ts,
+		},
+		"type":       "event_callback",
+		"event_id":   fmt.Sprintf("Ev%08d", n),
+		"event_time": time.Now().Unix(),
+		"authorizations": []any{map[string]any{
+			"enterprise_id": nil, "team_id": TeamID, "user_id": BotUserID, "is_bot": true, "is_enterprise_install": false,
+		}},
+		"is_ext_shared_channel": false,
+		"event_context":         "4-eyJldCI6ImFwcF9ob21lX29wZW5lZCJ9",
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 var triggerSeq atomic.Int64
@@ -121,9 +171,101 @@ func (s *Server) BlockActions(user, actionID, requestID, channel, ts string) []b
 	return b
 }
 
+// HomeBlockActions returns the block_actions payload Slack sends when
+// user clicks the button actionID (value requestID) on their Home tab: the
+// container is the view, and there is no channel, message or
+// response_url.
+func (s *Server) HomeBlockActions(user, actionID, requestID string) []byte {
+	p := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"container":  map[string]any{"type": "view", "view_id": "V0HOME" + user},
+		"trigger_id": triggerID(),
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": "V0HOME" + user, "team_id": TeamID, "type": "home", "blocks": []any{},
+			"private_metadata": "", "callback_id": "", "state": map[string]any{"values": map[string]any{}},
+			"hash": "1700000000.home", "app_id": AppID, "bot_id": BotID,
+		},
+		"actions": []any{map[string]any{
+			"action_id": actionID,
+			"block_id":  "home_actions",
+			"text":      map[string]any{"type": "plain_text", "text": actionID, "emoji": true},
+			"value":     requestID,
+			"type":      "button",
+			"action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1),
+		}},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// BlockSuggestion returns the block_suggestion payload Slack sends to the
+// options load URL when user types value into the external select
+// actionID of block blockID in the modal with callbackID.
+func (s *Server) BlockSuggestion(user, callbackID, blockID, actionID, value string) []byte {
+	p := map[string]any{
+		"type":       "block_suggestion",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"container":  map[string]any{"type": "view", "view_id": "V0MODAL"},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"action_id":  actionID,
+		"block_id":   blockID,
+		"value":      value,
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": "V0MODAL", "team_id": TeamID, "type": "modal", "callback_id": callbackID,
+			"state": map[string]any{"values": map[string]any{}}, "hash": "1700000000.modal", "app_id": AppID, "bot_id": BotID,
+		},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ModalSelect returns the block_actions payload Slack sends when user
+// picks the option value in the select actionID (of type selectType) of
+// block blockID in the modal viewID with callbackID, whose input block
+// dispatches actions.
+func (s *Server) ModalSelect(user, viewID, callbackID, blockID, actionID, selectType, value string) []byte {
+	option := map[string]any{"text": map[string]any{"type": "plain_text", "text": value, "emoji": true}, "value": value}
+	p := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "name": strings.ToLower(user), "team_id": TeamID},
+		"api_app_id": AppID,
+		"token":      "verification-token-unused",
+		"container":  map[string]any{"type": "view", "view_id": viewID},
+		"trigger_id": triggerID(),
+		"team":       map[string]any{"id": TeamID, "domain": "slackfake"},
+		"view": map[string]any{
+			"id": viewID, "team_id": TeamID, "type": "modal", "callback_id": callbackID,
+			"state": map[string]any{"values": map[string]any{blockID: map[string]any{actionID: map[string]any{"type": selectType, "selected_option": option}}}},
+			"hash":  "1700000000.modal", "app_id": AppID, "bot_id": BotID,
+		},
+		"actions": []any{map[string]any{
+			"action_id": actionID, "block_id": blockID, "type": selectType, "selected_option": option,
+			"action_ts": fmt.Sprintf("%d.%06d", time.Now().Unix(), 1),
+		}},
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // Input is the submitted state of one input element of a modal.
 type Input struct {
-	// Type is the element type: "static_select" or "plain_text_input".
+	// Type is the element type: "static_select", "external_select" or
+	// "plain_text_input".
 	Type string
 	// Value is the typed text, or the value of the selected option.
 	Value string
@@ -138,9 +280,9 @@ func (s *Server) ViewSubmission(user, callbackID, privateMetadata string, state 
 		m := map[string]any{}
 		for actionID, in := range actions {
 			switch in.Type {
-			case "static_select":
+			case "static_select", "external_select":
 				m[actionID] = map[string]any{
-					"type": "static_select",
+					"type": in.Type,
 					"selected_option": map[string]any{
 						"text":  map[string]any{"type": "plain_text", "text": in.Value, "emoji": true},
 						"value": in.Value,
@@ -187,19 +329,33 @@ type Button struct {
 	Text     string `json:"-"`
 }
 
-// Buttons returns the buttons of the call's blocks, in order.
+// Buttons returns the buttons of the call's blocks (or its view's), in
+// order: those of actions blocks and sections' accessories.
 func (c Call) Buttons() []Button {
-	var blocks []struct {
-		Type     string            `json:"type"`
-		Elements []json.RawMessage `json:"elements"`
+	raw := c.Blocks
+	if raw == nil && c.View != nil {
+		var v struct {
+			Blocks json.RawMessage `json:"blocks"`
+		}
+		_ = json.Unmarshal(c.View, &v)
+		raw = v.Blocks
 	}
-	_ = json.Unmarshal(c.Blocks, &blocks)
+	var blocks []struct {
+		Type      string            `json:"type"`
+		Elements  []json.RawMessage `json:"elements"`
+		Accessory json.RawMessage   `json:"accessory"`
+	}
+	_ = json.Unmarshal(raw, &blocks)
 	var out []Button
 	for _, b := range blocks {
-		if b.Type != "actions" {
+		elems := b.Elements
+		switch {
+		case b.Type == "section" && b.Accessory != nil:
+			elems = []json.RawMessage{b.Accessory}
+		case b.Type != "actions":
 			continue
 		}
-		for _, e := range b.Elements {
+		for _, e := range elems {
 			var el struct {
 				Type string `json:"type"`
 				Button

@@ -48,7 +48,8 @@ type Call struct {
 	// or the ts of the message being updated (chat.update).
 	TS       string
 	ThreadTS string
-	// TriggerID and View are views.open's arguments.
+	// TriggerID and View are views.open's arguments; View is also the
+	// view of views.update (whose view_id is in TS) and views.publish.
 	TriggerID string
 	View      json.RawMessage
 	// ResponseType and ReplaceOriginal are a response_url post's fields.
@@ -222,6 +223,12 @@ func (s *Server) Ephemerals(user string) []Call {
 // Views returns the successful views.open calls.
 func (s *Server) Views() []Call {
 	return s.filter(func(c Call) bool { return c.Method == "views.open" && c.Error == "" })
+}
+
+// Homes returns the successful views.publish calls for user, in order;
+// the last one is what their Home tab shows.
+func (s *Server) Homes(user string) []Call {
+	return s.filter(func(c Call) bool { return c.Method == "views.publish" && c.Error == "" && c.User == user })
 }
 
 // Message returns the current state of the message at channel and ts:
@@ -511,6 +518,60 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			members = []string{}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "users": members})
+	case "views.publish":
+		// https://api.slack.com/methods/views.publish: a Home tab for one
+		// user, who must have opened it at least once (the fake does not
+		// check that).
+		c.User = p["user_id"]
+		if c.User == "" {
+			fail("invalid_arguments")
+			return
+		}
+		if c.View == nil {
+			fail("invalid_arguments")
+			return
+		}
+		if problems := checkHomeView(c.View); len(problems) > 0 {
+			for _, pr := range problems {
+				s.violations = append(s.violations, method+": "+pr)
+			}
+			fail("invalid_arguments")
+			return
+		}
+		s.seq++
+		id := fmt.Sprintf("V%08d", s.seq)
+		s.calls = append(s.calls, c)
+		var view map[string]any
+		_ = json.Unmarshal(c.View, &view)
+		view["id"] = id
+		view["team_id"] = TeamID
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "view": view})
+	case "views.update":
+		// https://api.slack.com/methods/views.update: the view is named by
+		// view_id or external_id; a hash, when given, must be the view's
+		// latest (the fake takes any).
+		if p["view_id"] == "" && p["external_id"] == "" {
+			fail("invalid_arguments")
+			return
+		}
+		c.TS = p["view_id"]
+		if c.View == nil {
+			fail("invalid_arguments")
+			return
+		}
+		if problems := checkView(c.View); len(problems) > 0 {
+			for _, pr := range problems {
+				s.violations = append(s.violations, method+": "+pr)
+			}
+			fail("invalid_arguments")
+			return
+		}
+		s.calls = append(s.calls, c)
+		var view map[string]any
+		_ = json.Unmarshal(c.View, &view)
+		view["id"] = p["view_id"]
+		view["team_id"] = TeamID
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "view": view})
 	case "views.open":
 		if c.TriggerID == "" {
 			fail("invalid_trigger_id")

@@ -43,8 +43,11 @@ SIGTERM and SIGINT stop it gracefully.`,
 	{path: "demo", summary: "a narrated full cycle against an in-process Slack and GitHub",
 		text: `Runs the real bot, store, scheduler and approval flow against an
 in-process Slack emulator and a local fake GitHub, narrating request,
-approval, grant, expiry, revoke and audit summary. Needs no credentials and
-no network, and reads no configuration.`},
+approval, grant, expiry, revoke, a denial, a grant GitHub refuses and the
+audit summary, with messages shown as Slack displays them. Needs no
+credentials and no network, and reads no configuration. The database is
+kept in a new directory under the system's temporary directory; the demo
+prints it and the audit verify and audit export commands that read it.`},
 	{path: "policy", summary: "policy file commands"},
 	{path: "policy check", args: "[FILE]", summary: "validate a policy file",
 		text: `Checks a policy file without starting anything: exit 0, or every problem

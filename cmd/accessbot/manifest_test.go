@@ -178,7 +178,15 @@ func TestManifestEndpoints(t *testing.T) {
 			t.Fatalf("manifests/%s: slash commands %+v, want /access", file, m.Features.SlashCommands)
 		}
 		cmdURL, actURL := m.Features.SlashCommands[0].URL, m.Settings.Interactivity.RequestURL
+		if !m.Features.AppHome.HomeTabEnabled || !slices.Contains(m.Settings.EventSubscriptions.BotEvents, "app_home_opened") {
+			t.Errorf("manifests/%s: the Home tab needs home_tab_enabled (%v) and the bot event app_home_opened (%v)",
+				file, m.Features.AppHome.HomeTabEnabled, m.Settings.EventSubscriptions.BotEvents)
+		}
+		evURL := m.Settings.EventSubscriptions.RequestURL
 		if socket {
+			if evURL != "" {
+				t.Errorf("manifests/%s: Socket Mode needs no event request URL, has %q", file, evURL)
+			}
 			if cmdURL != "" || actURL != "" {
 				t.Errorf("manifests/%s: Socket Mode needs no URLs, has %q and %q", file, cmdURL, actURL)
 			}
@@ -190,11 +198,20 @@ func TestManifestEndpoints(t *testing.T) {
 		if !strings.HasPrefix(actURL, "https://") || !strings.HasSuffix(actURL, "/slack/interactions") {
 			t.Errorf("manifests/%s: interactivity URL %q, want https://…/slack/interactions", file, actURL)
 		}
+		if optURL := m.Settings.Interactivity.MessageMenuOptionsURL; optURL != actURL {
+			t.Errorf("manifests/%s: options load URL %q, want the interactivity URL %q", file, optURL, actURL)
+		}
+		if !strings.HasPrefix(evURL, "https://") || !strings.HasSuffix(evURL, "/slack/events") {
+			t.Errorf("manifests/%s: event request URL %q, want https://…/slack/events", file, evURL)
+		}
 	}
 }
 
 type manifest struct {
 	Features struct {
+		AppHome struct {
+			HomeTabEnabled bool `yaml:"home_tab_enabled"`
+		} `yaml:"app_home"`
 		SlashCommands []struct {
 			Command string `yaml:"command"`
 			URL     string `yaml:"url"`
@@ -207,10 +224,15 @@ type manifest struct {
 	} `yaml:"oauth_config"`
 	Settings struct {
 		Interactivity struct {
-			IsEnabled  bool   `yaml:"is_enabled"`
-			RequestURL string `yaml:"request_url"`
+			IsEnabled             bool   `yaml:"is_enabled"`
+			RequestURL            string `yaml:"request_url"`
+			MessageMenuOptionsURL string `yaml:"message_menu_options_url"`
 		} `yaml:"interactivity"`
-		SocketModeEnabled bool `yaml:"socket_mode_enabled"`
+		SocketModeEnabled  bool `yaml:"socket_mode_enabled"`
+		EventSubscriptions struct {
+			RequestURL string   `yaml:"request_url"`
+			BotEvents  []string `yaml:"bot_events"`
+		} `yaml:"event_subscriptions"`
 	} `yaml:"settings"`
 }
 

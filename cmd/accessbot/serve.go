@@ -232,20 +232,20 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:    m.Logger,
 	})
 	m.metrics.registry.MustRegister(stateCollector{m})
-	m.delivery = bot.DelivererConfig{
-		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
-		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
-	}
-	// Built now, so that a configuration it refuses stops the start.
-	m.deliverer, err = bot.NewDeliverer(m.delivery)
-	if err != nil {
-		return err
-	}
 	m.bot, err = bot.New(bot.Config{
 		Client: client, SigningSecret: cfg.SlackSigningSecret, SocketMode: cfg.SlackAppToken != "",
 		Service: m.svc, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
+		return err
+	}
+	m.delivery = bot.DelivererConfig{
+		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
+		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
+		OnDelivered: m.bot.NoticeDelivered,
+	}
+	// Built now, so that a configuration it refuses stops the start.
+	if m.deliverer, err = bot.NewDeliverer(m.delivery); err != nil {
 		return err
 	}
 
