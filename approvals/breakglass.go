@@ -107,6 +107,14 @@ func (s *Service) BreakGlass(ctx context.Context, actor, resource string, d time
 func (s *Service) Review(ctx context.Context, actor, id string, confirm bool) (*Request, error) {
 	now := s.now()
 	revokeNow := false
+	// Approvers named through user groups are read before the
+	// transaction, fresh, as for a click on an approval message.
+	var ro roster
+	if cur, err := s.store.Request(ctx, id); err == nil {
+		if res, ok := s.Policy().Resource(cur.Resource); ok {
+			ro = s.resolve(ctx, true, res.Approvers)
+		}
+	}
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
 		revokeNow = false
 		if !r.BreakGlass {
@@ -119,8 +127,9 @@ func (s *Service) Review(ctx context.Context, actor, id string, confirm bool) (*
 		if !ok {
 			return Change{}, Errorf(ECONFLICT, "%s can no longer be reviewed: resource %s is not in the policy any more", r.ID, r.Resource)
 		}
-		if !res.IsApprover(actor) {
-			return Change{}, Errorf(EFORBIDDEN, "only an approver of %s can review this break-glass grant; its approvers are %s", res.Name, mentions(res.Approvers))
+		if !ro.in(res.Approvers, actor) {
+			return Change{}, ro.notIn(res.Approvers, "approvers of "+res.Name,
+				fmt.Sprintf("only an approver of %s can review this break-glass grant; its approvers are %s", res.Name, mentions(res.Approvers)))
 		}
 		if actor == r.Requester && !res.AllowSelfApproval {
 			return Change{}, Errorf(EFORBIDDEN, "you cannot review your own break-glass grant; another approver of %s must", res.Name)

@@ -242,8 +242,9 @@ func (s *Service) keepRevokeDue(ctx context.Context, id string, cause, revokeErr
 func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error) {
 	now := s.now()
 	var action string
+	ro := s.revokers(ctx, id, actor)
 	r, err := s.store.Transition(ctx, id, func(r *Request) (Change, error) {
-		if err := s.mayRevoke(r, actor); err != nil {
+		if err := s.mayRevoke(r, actor, ro); err != nil {
 			return Change{}, err
 		}
 		switch r.Status {
@@ -289,12 +290,29 @@ func (s *Service) Revoke(ctx context.Context, actor, id string) (*Request, error
 	return r, nil
 }
 
-func (s *Service) mayRevoke(r *Request, actor string) error {
+// revokers resolves, fresh and before the transaction, the user groups
+// among the admins and the approvers of request id's resource, unless
+// actor needs none of them (the holder, an operator). A group that cannot
+// be read counts as nobody.
+func (s *Service) revokers(ctx context.Context, id, actor string) roster {
+	r, err := s.store.Request(ctx, id)
+	if err != nil || actor == r.Requester || IsOperator(actor) {
+		return roster{}
+	}
 	p := s.Policy()
-	if actor == r.Requester || IsOperator(actor) || p.IsAdmin(actor) {
+	lists := [][]string{p.Admins}
+	if res, ok := p.Resource(r.Resource); ok {
+		lists = append(lists, res.Approvers)
+	}
+	return s.resolve(ctx, true, lists...)
+}
+
+func (s *Service) mayRevoke(r *Request, actor string, ro roster) error {
+	p := s.Policy()
+	if actor == r.Requester || IsOperator(actor) || ro.in(p.Admins, actor) {
 		return nil
 	}
-	if res, ok := p.Resource(r.Resource); ok && res.IsApprover(actor) {
+	if res, ok := p.Resource(r.Resource); ok && ro.in(res.Approvers, actor) {
 		return nil
 	}
 	return Errorf(EFORBIDDEN, "only the holder of %s, an approver of %s or an admin can revoke it", r.ID, r.Resource)

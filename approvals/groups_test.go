@@ -172,3 +172,44 @@ func TestGroupMembersRemovedDoNotCountTowardsTheThreshold(t *testing.T) {
 		t.Fatalf("second current member: %v, %v", err, got)
 	}
 }
+
+// An approver named through a user group may revoke a grant early, as one
+// named directly may; one removed from the group no longer may, and a
+// group that cannot be read lets nobody through it.
+func TestGroupApproverRevokes(t *testing.T) {
+	h, dir := newGroupHarness(t)
+	ctx := context.Background()
+	grant := func() string {
+		t.Helper()
+		r, err := h.svc.Submit(ctx, "UALICE", "grp", time.Hour, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.svc.Approve(ctx, "UBOB", r.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.svc.Wait()
+		return r.ID
+	}
+	id := grant()
+	dir.set("SDBA", "UBOB")
+	if _, err := h.svc.Revoke(ctx, "UDAN", id); ErrorCode(err) != EFORBIDDEN {
+		t.Fatalf("revoke by a member removed from the group: %v, want EFORBIDDEN", err)
+	}
+	dir.mu.Lock()
+	dir.down = true
+	dir.mu.Unlock()
+	if _, err := h.svc.Revoke(ctx, "UBOB", id); ErrorCode(err) != EFORBIDDEN {
+		t.Fatalf("revoke with the group unreadable: %v, want EFORBIDDEN", err)
+	}
+	dir.mu.Lock()
+	dir.down = false
+	dir.mu.Unlock()
+	if _, err := h.svc.Revoke(ctx, "UBOB", id); err != nil {
+		t.Fatalf("revoke by a group approver: %v", err)
+	}
+	h.svc.Wait()
+	if got, _ := h.store.Request(ctx, id); got.Status != StatusRevoked {
+		t.Fatalf("status %s after the group approver's revoke", got.Status)
+	}
+}
