@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -97,7 +96,7 @@ type Server struct {
 }
 
 // NewServer starts a fake Slack and closes it when the test ends.
-func NewServer(t testing.TB) *Server {
+func NewServer(t TB) *Server {
 	s := Start()
 	t.Cleanup(s.Close)
 	return s
@@ -250,7 +249,7 @@ func (s *Server) Violations() []string {
 
 // WaitFor polls cond until it holds, failing the test after timeout. It is
 // for the bot's asynchronous posts; keep timeouts short.
-func (s *Server) WaitFor(t testing.TB, cond func() bool, timeout time.Duration) {
+func (s *Server) WaitFor(t TB, cond func() bool, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -94,7 +93,7 @@ func (s *Server) closeSocket() {
 // for the client to acknowledge it, and returns the ack's payload (nil for
 // a bare ack). It fails the test when no client connects or no ack comes
 // within timeout; Slack itself would retry after 3 s.
-func (s *Server) SendSocket(t testing.TB, envelopeType string, payload []byte, timeout time.Duration) json.RawMessage {
+func (s *Server) SendSocket(t TB, envelopeType string, payload []byte, timeout time.Duration) json.RawMessage {
 	t.Helper()
 	st := &s.socket
 	deadline := time.Now().Add(timeout)

@@ -48,7 +48,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -91,7 +90,7 @@ type Fault struct {
 // (demos).
 type Server struct {
 	srv *httptest.Server
-	tb  testing.TB // nil when started with Start
+	tb  TB // nil when started with Start
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -140,7 +139,7 @@ type invitation struct {
 // NewServer starts a fake GitHub for the test and closes it when the test
 // ends. Requests to unknown paths, and misuse of the seeding helpers, fail
 // the test.
-func NewServer(tb testing.TB) *Server {
+func NewServer(tb TB) *Server {
 	tb.Helper()
 	s := newServer(tb)
 	tb.Cleanup(s.Close)
@@ -154,7 +153,7 @@ func Start() *Server {
 	return newServer(nil)
 }
 
-func newServer(tb testing.TB) *Server {
+func newServer(tb TB) *Server {
 	s := &Server{
 		tb:        tb,
 		closed:    make(chan struct{}),
