@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -142,3 +143,27 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// FormatDuration prints d the way users type it: 2h, 1h30m, 1d, 45s.
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	out := ""
+	if days := d / (24 * time.Hour); days > 0 {
+		out += fmt.Sprintf("%dd", days)
+		d -= days * 24 * time.Hour
+	}
+	if h := d / time.Hour; h > 0 {
+		out += fmt.Sprintf("%dh", h)
+		d -= h * time.Hour
+	}
+	if m := d / time.Minute; m > 0 {
+		out += fmt.Sprintf("%dm", m)
+		d -= m * time.Minute
+	}
+	if d > 0 {
+		out += fmt.Sprintf("%gs", d.Seconds())
+	}
+	return out
+}

@@ -473,27 +473,3 @@ func (s *Service) List(ctx context.Context, actor string) ([]*Request, error) {
 func (s *Service) Resources(actor string) []Resource {
 	return s.Policy().Requestable(actor)
 }
-
-// FormatDuration prints d the way users type it: 2h, 1h30m, 1d, 45s.
-func FormatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	out := ""
-	if days := d / (24 * time.Hour); days > 0 {
-		out += fmt.Sprintf("%dd", days)
-		d -= days * 24 * time.Hour
-	}
-	if h := d / time.Hour; h > 0 {
-		out += fmt.Sprintf("%dh", h)
-		d -= h * time.Hour
-	}
-	if m := d / time.Minute; m > 0 {
-		out += fmt.Sprintf("%dm", m)
-		d -= m * time.Minute
-	}
-	if d > 0 {
-		out += fmt.Sprintf("%gs", d.Seconds())
-	}
-	return out
-}
