@@ -2,12 +2,16 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -494,95 +498,246 @@ func logStateText(s logState, ok bool) string {
 // Its cost follows the number of open requests, not the history. Grants
 // that ended, and a request that the record and its indexes all show as
 // closed, are left to CheckState.
+//
+// It holds little: the IDs to read, a hash of each index entry the
+// records imply, the grant keys, and the records of one batch at a time,
+// decoded on every core. Every bucket is read in key order, so that each
+// page is read once: the records and request_log in ID order, the open,
+// revokes_by_time and resume indexes walked once and matched with the
+// hashes, and the grant keys looked up sorted. The pages of the file it
+// read are unmapped as it goes (releasePages), so the resident size stays
+// that of a batch however many requests are open.
 func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return db.view(func(tx *bbolt.Tx) error {
+		defer releasePages(tx)
 		c := newChecker(tx, fn)
 		if !c.v3 {
 			return errors.New("check open requests: the file has schema 1 or 2 (opened read-only); open it for writing to migrate it")
 		}
-		// The requests the indexes name, read in ID order: neighbours in
-		// the requests bucket share pages, so each page is read once.
-		seen := map[string]struct{}{}
-		name := func(id []byte) { seen[string(id)] = struct{}{} }
-		if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error { name(v); return nil }); err != nil {
+		ids, err := namedIDs(tx)
+		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketRevokes).ForEach(func(k, _ []byte) error {
-			if len(k) >= 8 {
-				name(k[8:])
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error { name(k); return nil }); err != nil {
-			return err
-		}
-		ids := make([]string, 0, len(seen))
-		for id := range seen {
-			ids = append(ids, id)
-		}
-		seen = nil
-		slices.Sort(ids)
+		releasePages(tx)
 
-		// One pass over the records: each against the log, its grant key
-		// looked up, and the open, revoke and resume keys it implies
-		// collected, to be matched with each index in one sorted walk.
-		wantOpen, wantRevoke := make([]want, 0, len(ids)), make([]want, 0, len(ids))
-		var wantResume []want
+		seed := maphash.MakeSeed()
+		var wantOpen, wantRevoke, wantResume []hashed
+		var grants []grantWant
 		requests, rlog := tx.Bucket(bucketRequests), tx.Bucket(bucketRequestLog)
-		for _, id := range ids {
+		decoded := make([]*approvals.Request, checkBatch)
+		for at := 0; at < len(ids); at += checkBatch {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			v := requests.Get([]byte(id))
-			if v == nil {
-				continue // its keys are stray, reported below
+			batch := ids[at:min(at+checkBatch, len(ids))]
+			if err := decodeBatch(requests, batch, decoded); err != nil {
+				return err
 			}
-			r, err := indexedRequest([]byte(id), v)
+			for i, id := range batch {
+				r := decoded[i]
+				decoded[i] = nil
+				if r == nil {
+					continue // its keys are stray, found below
+				}
+				if s, ok := decodeLogState(rlog.Get([]byte(id))); ok {
+					c.compareLog(r, s)
+				} else {
+					c.report(Disagreement{RequestID: id, Index: "request_log",
+						Text: fmt.Sprintf("request %s: no state in request_log, the log's view of each request (run accessbot audit verify)", id)})
+				}
+				if r.Status.Open() {
+					c.providers[r.Provider]++
+				}
+				e := expect(r)
+				n := uint32(at + i)
+				if e.open != nil {
+					wantOpen = append(wantOpen, hashed{entryHash(seed, e.open, []byte(id)), n})
+				}
+				if e.revoke != nil {
+					wantRevoke = append(wantRevoke, hashed{entryHash(seed, e.revoke, nil), n})
+				}
+				if e.resume {
+					wantResume = append(wantResume, hashed{entryHash(seed, []byte(id), nil), n})
+				}
+				if e.grant != nil {
+					grants = append(grants, grantWant{e.grant, e.gval, n})
+				}
+			}
+			releasePages(tx)
+		}
+		decoded = nil
+
+		// The grant keys, looked up in key order.
+		slices.SortFunc(grants, func(a, b grantWant) int { return bytes.Compare(a.key, b.key) })
+		gb := tx.Bucket(bucketGrants)
+		for i, g := range grants {
+			if v := gb.Get(g.key); v == nil || !bytes.Equal(v, g.val) {
+				if r, err := getRequest(tx, ids[g.n]); err == nil {
+					c.checkGrant(tx, r, expect(r))
+				}
+			}
+			if i%checkBatch == checkBatch-1 {
+				releasePages(tx)
+			}
+		}
+		grants = nil
+		releasePages(tx)
+
+		var missing [3][]want
+		for j, ix := range []struct {
+			name   string
+			bucket []byte
+			wants  []hashed
+		}{{"open", bucketOpen, wantOpen}, {"revokes_by_time", bucketRevokes, wantRevoke}, {"resume", bucketResume, wantResume}} {
+			miss, err := c.matchHashed(tx, seed, ix.name, ix.bucket, ix.wants, ids)
 			if err != nil {
 				return err
 			}
-			if s, ok := decodeLogState(rlog.Get([]byte(id))); ok {
-				c.compareLog(r, s)
-			} else {
-				c.report(Disagreement{RequestID: id, Index: "request_log",
-					Text: fmt.Sprintf("request %s: no state in request_log, the log's view of each request (run accessbot audit verify)", id)})
-			}
-			if r.Status.Open() {
-				c.providers[r.Provider]++
-			}
-			e := expect(r)
-			if e.open != nil {
-				wantOpen = append(wantOpen, want{e.open, id, r.Status})
-			}
-			if e.revoke != nil {
-				wantRevoke = append(wantRevoke, want{e.revoke, id, r.Status})
-			}
-			if e.resume {
-				wantResume = append(wantResume, want{[]byte(id), id, r.Status})
-			}
-			c.checkGrant(tx, r, e)
+			missing[j] = miss
 		}
-		ids = nil
-		missOpen := c.match(tx, bucketOpen, "open", wantOpen)
-		missRevoke := c.match(tx, bucketRevokes, "revokes_by_time", wantRevoke)
-		missResume := c.match(tx, bucketResume, "resume", wantResume)
-		for _, w := range missOpen {
-			c.missing(tx, "open", w)
-		}
-		for _, w := range missRevoke {
-			c.missing(tx, "revokes_by_time", w)
-		}
-		for _, w := range missResume {
-			c.missing(tx, "resume", w)
+		for j, index := range []string{"open", "revokes_by_time", "resume"} {
+			for _, w := range missing[j] {
+				c.missing(tx, index, w)
+			}
 		}
 		c.reportStray(tx)
 		return c.checkProviders(tx)
 	})
+}
+
+// hashed is an index entry a record implies, by the hash of its key and
+// value, and the record, by its place among the IDs read.
+type hashed struct {
+	hash uint64
+	n    uint32
+}
+
+// grantWant is the grants_by_resource entry a record implies.
+type grantWant struct {
+	key, val []byte
+	n        uint32
+}
+
+// entryHash hashes an index key and its value, unambiguously.
+func entryHash(seed maphash.Seed, k, v []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+	h.Write(n[:])
+	h.Write(k)
+	h.Write(v)
+	return h.Sum64()
+}
+
+// matchHashed walks index bucket once, matching each entry with the
+// hashes of the entries the records imply: an entry no record implies is
+// remembered as stray, and the records whose entry the index lacks are
+// returned, read again for the report. The value of an index entry is
+// part of its hash only in open, which names the request.
+func (c *checker) matchHashed(tx *bbolt.Tx, seed maphash.Seed, index string, bucket []byte, wants []hashed, ids []string) ([]want, error) {
+	slices.SortFunc(wants, func(a, b hashed) int { return cmp.Compare(a.hash, b.hash) })
+	found := make([]bool, len(wants))
+	cur := tx.Bucket(bucket).Cursor()
+	n := 0
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var h uint64
+		if index == "open" {
+			h = entryHash(seed, k, v)
+		} else {
+			h = entryHash(seed, k, nil)
+		}
+		i, ok := slices.BinarySearchFunc(wants, h, func(w hashed, h uint64) int { return cmp.Compare(w.hash, h) })
+		if ok && !found[i] {
+			found[i] = true
+		} else {
+			c.addStray(keyID(index, k, v), index, k)
+		}
+		if n++; n%(4*checkBatch) == 0 {
+			releasePages(tx)
+		}
+	}
+	var miss []want
+	for i, w := range wants {
+		if found[i] {
+			continue
+		}
+		id := ids[w.n]
+		r, err := getRequest(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		e := expect(r)
+		key := map[string][]byte{"open": e.open, "revokes_by_time": e.revoke, "resume": []byte(id)}[index]
+		miss = append(miss, want{key, id, r.Status})
+	}
+	releasePages(tx)
+	return miss, nil
+}
+
+// checkBatch is how many records CheckOpen decodes at a time.
+const checkBatch = 1024
+
+// namedIDs returns the IDs of the requests the open, revokes_by_time and
+// resume indexes name, sorted, each once.
+func namedIDs(tx *bbolt.Tx) ([]string, error) {
+	var ids []string
+	add := func(id []byte) {
+		if ids = append(ids, string(id)); len(ids)%(4*checkBatch) == 0 {
+			releasePages(tx)
+		}
+	}
+	if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error { add(v); return nil }); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketRevokes).ForEach(func(k, _ []byte) error {
+		if len(k) >= 8 {
+			add(k[8:])
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error { add(k); return nil }); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return slices.Clip(slices.Compact(ids)), nil
+}
+
+// decodeBatch reads the records of ids from requests (nil for one that is
+// not there) into out, decoding them on every core. The values stay in
+// the file's mapping, which the open transaction keeps valid; only this
+// goroutine calls into bbolt.
+func decodeBatch(requests *bbolt.Bucket, ids []string, out []*approvals.Request) error {
+	vals := make([][]byte, len(ids))
+	for i, id := range ids {
+		vals[i] = requests.Get([]byte(id))
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(ids))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += workers {
+				if vals[i] == nil {
+					out[i] = nil
+					continue
+				}
+				r, err := indexedRequest([]byte(ids[i]), vals[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = r
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // want is an index key a record implies.
@@ -590,43 +745,6 @@ type want struct {
 	key    []byte
 	id     string
 	status approvals.Status
-}
-
-// match walks index bucket and wants, both sorted by key, remembering the
-// keys no record implies as stray, and returns the wants the index lacks.
-func (c *checker) match(tx *bbolt.Tx, bucket []byte, index string, wants []want) []want {
-	slices.SortFunc(wants, func(a, b want) int { return bytes.Compare(a.key, b.key) })
-	var missing []want
-	cur := tx.Bucket(bucket).Cursor()
-	k, v := cur.First()
-	i := 0
-	for k != nil || i < len(wants) {
-		cmp := 1
-		switch {
-		case k == nil:
-			cmp = 1
-		case i == len(wants):
-			cmp = -1
-		default:
-			cmp = bytes.Compare(k, wants[i].key)
-		}
-		switch {
-		case cmp > 0:
-			missing = append(missing, wants[i])
-			i++
-			continue
-		case cmp == 0 && (index != "open" || string(v) == wants[i].id):
-			i++
-		default:
-			if cmp == 0 {
-				missing = append(missing, wants[i])
-				i++
-			}
-			c.addStray(keyID(index, k, v), index, k)
-		}
-		k, v = cur.Next()
-	}
-	return missing
 }
 
 // keyID returns the request an index key names.
