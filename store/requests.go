@@ -155,13 +155,18 @@ func (db *DB) OpenRequests(ctx context.Context, requester string) ([]*approvals.
 	}
 	var out []*approvals.Request
 	err := db.view(func(tx *bbolt.Tx) error {
+		defer releasePages(tx)
 		c := tx.Bucket(bucketOpen).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			r, err := getRequest(tx, string(v))
 			if err != nil {
 				return fmt.Errorf("open index %q: %w", k, err)
 			}
-			out = append(out, r)
+			// Thousands of records read in requester order fault in
+			// pages all over the file: unmap them as it goes.
+			if out = append(out, r); len(out)%checkBatch == 0 {
+				releasePages(tx)
+			}
 		}
 		return nil
 	})
