@@ -45,14 +45,16 @@ func ExpiryWarningAt(r *Request) time.Time {
 // reminds its approvers, once; a holder near the expiry is warned, once
 // per expiry, and offered an extension. Reminders and warnings change no
 // state worth auditing, so they carry no event, but each is recorded on
-// the request so that it is sent once. Its cost follows the number of
-// open requests. It returns the first error after trying every request.
+// the request so that it is sent once. It reads the pending requests and
+// the grants ending within the longest warning lead, never every grant,
+// so a sweep stays cheap with many grants active. It returns the first
+// error after trying every request.
 func (s *Service) Nudge(ctx context.Context) error {
-	open, err := s.store.OpenRequests(ctx, "")
-	if err != nil {
-		return fmt.Errorf("read open requests: %w", err)
-	}
 	now := s.now()
+	open, err := s.nudgeable(ctx, now)
+	if err != nil {
+		return err
+	}
 	p := s.Policy()
 	var first error
 	for _, r := range open {
@@ -171,4 +173,37 @@ func (s *Service) Get(ctx context.Context, actor, id string) (*Request, error) {
 		return nil, Errorf(ENOTFOUND, "you have no request %s; /access list shows yours", id)
 	}
 	return r, nil
+}
+
+// PendingLister is implemented by stores that can read the pending
+// requests without the other open ones (active grants can be many).
+type PendingLister interface {
+	PendingRequests(ctx context.Context) ([]*Request, error)
+}
+
+// nudgeable returns the requests a nudge may concern: the pending ones,
+// and the grants whose revoke is due within the longest warning lead,
+// read from the index by time.
+func (s *Service) nudgeable(ctx context.Context, now time.Time) ([]*Request, error) {
+	var pending []*Request
+	var err error
+	if pl, ok := s.store.(PendingLister); ok {
+		pending, err = pl.PendingRequests(ctx)
+	} else {
+		var open []*Request
+		open, err = s.store.OpenRequests(ctx, "")
+		for _, r := range open {
+			if r.Status == StatusPending {
+				pending = append(pending, r)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pending requests: %w", err)
+	}
+	ending, err := s.store.DueRevokes(ctx, now.Add(maxExpiryWarning))
+	if err != nil {
+		return nil, fmt.Errorf("read grants ending soon: %w", err)
+	}
+	return append(pending, ending...), nil
 }

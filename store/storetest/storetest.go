@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"TransitionRefusedWritesNothing", transitionRefusedWritesNothing},
 		{"DueRevokesByTime", dueRevokesByTime},
 		{"NextRevokeDueAndResume", nextRevokeDueAndResume},
+		{"PendingRequests", pendingRequests},
 		{"HoldersAt", holdersAt},
 		{"OutboxCommittedWithTheChange", outboxCommittedWithTheChange},
 		{"OutboxDeliveries", outboxDeliveries},
@@ -418,5 +419,26 @@ func nextRevokeDueAndResume(t *testing.T, s Store) {
 	}
 	if !slices.Contains(got, "ar-approved") {
 		t.Errorf("NeedingResume = %v; want ar-approved", got)
+	}
+}
+
+// pendingRequests checks, for a store that lists pending requests apart
+// (approvals.PendingLister), that it returns exactly the pending ones,
+// however their reasons are worded.
+func pendingRequests(t *testing.T, s Store) {
+	pl, ok := s.(approvals.PendingLister)
+	if !ok {
+		t.Skip("the store does not list pending requests apart")
+	}
+	ctx := context.Background()
+	p := request("ar-p", "UA", "db")
+	create(t, s, p)
+	tricky := request("ar-t", "UB", "db")
+	tricky.Reason = `looks like "status":"pending" but is not`
+	create(t, s, tricky)
+	grant(t, s, "ar-t", t0, time.Hour)
+	got, err := pl.PendingRequests(ctx)
+	if err != nil || len(got) != 1 || got[0].ID != "ar-p" {
+		t.Fatalf("PendingRequests = %v, %v; want ar-p only", ids(got), err)
 	}
 }
