@@ -421,7 +421,15 @@ func (m *Main) ReloadPolicy(ctx context.Context) error {
 			return fmt.Errorf("policy not reloaded: provider %s (used by %v) was not configured at start; restart accessbot to add it", name, resources)
 		}
 	}
-	return m.svc.SetPolicy(ctx, pol)
+	if err := m.svc.SetPolicy(ctx, pol); err != nil {
+		return err
+	}
+	// The providers' reach is checked against the new policy, which also
+	// narrows the GitHub App's tokens to the repositories it now names.
+	if _, err := m.svc.CheckPrivileges(ctx); err != nil {
+		m.Logger.Error("check provider privileges after the reload", "err", err)
+	}
+	return nil
 }
 
 // sweep runs one expiry sweep.

@@ -137,9 +137,18 @@ func New(cfg Config) (*Provider, error) {
 		// calls go to: POST {BaseURL}/app/installations/{id}/access_tokens.
 		itr.BaseURL = strings.TrimSuffix(base.String(), "/")
 		itr.Client = &http.Client{Transport: transport, Timeout: hc.Timeout}
-		rt = itr
 		if installation, err = newAppAuth(transport, hc.Timeout, base, cfg.AppID, cfg.InstallationID, key); err != nil {
 			return nil, err
+		}
+		installation.tokens.Store(itr)
+		rt = installation
+		installation.mint = func(opts *gh.InstallationTokenOptions) (*ghinstallation.Transport, error) {
+			t, err := ghinstallation.New(transport, cfg.AppID, cfg.InstallationID, key)
+			if err != nil {
+				return nil, err
+			}
+			t.BaseURL, t.Client, t.InstallationTokenOptions = itr.BaseURL, itr.Client, opts
+			return t, nil
 		}
 	}
 

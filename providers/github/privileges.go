@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
@@ -23,6 +24,50 @@ var _ approvals.PrivilegeChecker = (*Provider)(nil)
 type appAuth struct {
 	client         *gh.Client
 	installationID int64
+	// tokens mints and carries the installation tokens of every API
+	// call; narrow swaps it for one that asks for narrower tokens.
+	tokens atomic.Pointer[ghinstallation.Transport]
+	mint   func(opts *gh.InstallationTokenOptions) (*ghinstallation.Transport, error)
+}
+
+// RoundTrip sends req with an installation token.
+func (a *appAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	return a.tokens.Load().RoundTrip(req)
+}
+
+// narrow makes the installation tokens minted from now on carry only the
+// permissions granting needs, among those the installation has, and reach
+// only the repositories the resources name (when they name any): a token
+// taken from the bot can do no more than the policy.
+func (a *appAuth) narrow(granted map[string]string, needed map[string]string, repos []string) error {
+	perms := &gh.InstallationPermissions{}
+	for name, level := range needed {
+		if granted[name] == "" {
+			continue // asking for it would make GitHub refuse every token
+		}
+		l := level
+		switch name {
+		case "members":
+			perms.Members = &l
+		case "administration":
+			perms.Administration = &l
+		case "metadata":
+			perms.Metadata = &l
+		}
+	}
+	opts := &gh.InstallationTokenOptions{Permissions: perms}
+	for _, r := range repos {
+		_, name, _ := strings.Cut(r, "/")
+		if !slices.Contains(opts.Repositories, name) {
+			opts.Repositories = append(opts.Repositories, name)
+		}
+	}
+	t, err := a.mint(opts)
+	if err != nil {
+		return err
+	}
+	a.tokens.Store(t)
+	return nil
 }
 
 func newAppAuth(transport http.RoundTripper, timeout time.Duration, base *url.URL, appID, installationID int64, key []byte) (*appAuth, error) {
@@ -38,7 +83,9 @@ func newAppAuth(transport http.RoundTripper, timeout time.Duration, base *url.UR
 }
 
 // ExcessPrivileges reports what the credentials can do beyond granting and
-// revoking the teams and repositories the resources name.
+// revoking the teams and repositories the resources name. With a GitHub
+// App it also narrows the installation tokens minted from then on to
+// those needs (see appAuth.narrow), whatever the installation allows.
 //
 // With a GitHub App: every installation permission but members (for
 // teams), administration (for repository collaborators) and metadata, a
@@ -83,6 +130,9 @@ func (p *Provider) appExcess(ctx context.Context, teams bool, repos []string) ([
 	raw, _ := json.Marshal(inst.GetPermissions())
 	if err := json.Unmarshal(raw, &perms); err != nil {
 		return nil, fmt.Errorf("github: installation permissions: %v", err)
+	}
+	if err := p.app.narrow(perms, needed, repos); err != nil {
+		return nil, fmt.Errorf("github: narrow the installation tokens: %v", err)
 	}
 	var names []string
 	for name := range perms {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/providers/github"
 	"github.com/accessbot/accessbot/providers/github/githubtest"
 )
@@ -59,5 +60,56 @@ func TestExcessPrivilegesOfAToken(t *testing.T) {
 	all := strings.Join(got, "\n")
 	if !strings.Contains(all, "scope delete_repo") || !strings.Contains(all, "scope repo,") && !strings.Contains(all, "scope repo") || strings.Contains(all, "admin:org") {
 		t.Errorf("report %q: want delete_repo and repo (no repository resource), not admin:org", all)
+	}
+}
+
+// TestInstallationTokensNarrowed checks that once the privileges are
+// checked, the installation tokens minted are narrowed to the resources'
+// repositories and to the permissions granting needs, among those the
+// installation has, and that grants still work with them.
+func TestInstallationTokensNarrowed(t *testing.T) {
+	srv := githubtest.NewServer(t)
+	srv.AddTeam("acme", "ops")
+	srv.AddRepo("acme", "payments")
+	keyFile, pub := writeAppKey(t)
+	srv.SetAppKey(4242, pub)
+	srv.SetInstallation(map[string]string{"members": "write", "administration": "write", "metadata": "read", "contents": "write"}, "all")
+	p, err := github.New(github.Config{AppID: 4242, InstallationID: 77, PrivateKeyFile: keyFile, APIURL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := json.RawMessage(`{"org":"acme","repo":"payments","permission":"push"}`)
+	if _, err := p.ExcessPrivileges(context.Background(), []json.RawMessage{teamSettings("acme", "ops"), repo}); err != nil {
+		t.Fatal(err)
+	}
+	grant(t, p, teamSettings("acme", "ops"), "alice")
+	grant(t, p, repo, "alice")
+	reqs := srv.TokenRequests()
+	if len(reqs) == 0 {
+		t.Fatal("no installation token minted")
+	}
+	last := reqs[len(reqs)-1]
+	want := map[string]string{"members": "write", "administration": "write", "metadata": "read"}
+	if len(last.Repositories) != 1 || last.Repositories[0] != "payments" || len(last.Permissions) != len(want) {
+		t.Fatalf("token asked for %+v; want repositories [payments] and %v", last, want)
+	}
+	for k, v := range want {
+		if last.Permissions[k] != v {
+			t.Errorf("token permission %s = %q, want %q", k, last.Permissions[k], v)
+		}
+	}
+
+	// An installation without administration (teams only) is not asked
+	// for it: GitHub would refuse every token.
+	srv.SetInstallation(map[string]string{"members": "write", "metadata": "read"}, "selected")
+	if _, err := p.ExcessPrivileges(context.Background(), []json.RawMessage{teamSettings("acme", "ops"), repo}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Holds(context.Background(), approvals.HoldsRequest{Identity: "alice", Settings: teamSettings("acme", "ops")}); err != nil {
+		t.Fatalf("a call after narrowing to what the installation has: %v", err)
+	}
+	reqs = srv.TokenRequests()
+	if got := reqs[len(reqs)-1].Permissions; got["administration"] != "" {
+		t.Errorf("token asked for administration the installation does not have: %v", got)
 	}
 }

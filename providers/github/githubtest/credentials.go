@@ -15,6 +15,24 @@ type credentials struct {
 	selection   string
 	// scopes is the X-OAuth-Scopes header of a classic token.
 	scopes string
+	// tokenRequests are the bodies of the installation token requests.
+	tokenRequests []TokenRequest
+}
+
+// TokenRequest is what an installation token was asked for: the
+// repositories and permissions it was narrowed to (none: all the
+// installation has).
+type TokenRequest struct {
+	Repositories []string          `json:"repositories,omitempty"`
+	Permissions  map[string]string `json:"permissions,omitempty"`
+}
+
+// TokenRequests returns what each installation token was asked for,
+// oldest first.
+func (s *Server) TokenRequests() []TokenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]TokenRequest(nil), s.credentials.tokenRequests...)
 }
 
 // SetInstallation sets what GET /app/installations/{id} reports: the

@@ -1151,14 +1151,41 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 		writeError(w, http.StatusUnauthorized, msg)
 		return
 	}
+	// A token may be narrowed to repositories and permissions; GitHub
+	// refuses permissions the installation was not granted.
+	var ask TokenRequest
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(body) > 0 {
+		if err := json.Unmarshal(body, &ask); err != nil {
+			writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+			return
+		}
+	}
+	granted := s.credentials.permissions
+	if granted == nil {
+		granted = map[string]string{"members": "write", "administration": "write", "metadata": "read"}
+	}
+	for name := range ask.Permissions {
+		if granted[name] == "" {
+			writeError(w, http.StatusUnprocessableEntity, "The permissions requested are not granted to this installation.")
+			return
+		}
+	}
+	s.credentials.tokenRequests = append(s.credentials.tokenRequests, ask)
+	perms, selection := granted, "all"
+	if len(ask.Permissions) > 0 {
+		perms = ask.Permissions
+	}
+	if len(ask.Repositories) > 0 {
+		selection = "selected"
+	}
 	s.nextID++
 	tok := fmt.Sprintf("ghs_fake%032d", s.nextID)
 	s.minted = append(s.minted, tok)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":                tok,
 		"expires_at":           time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-		"permissions":          map[string]string{"members": "write", "administration": "write", "metadata": "read"},
-		"repository_selection": "all",
+		"permissions":          perms,
+		"repository_selection": selection,
 	})
 }
 
