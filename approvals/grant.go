@@ -352,6 +352,18 @@ func (s *Service) revoke(ctx context.Context, r *Request) {
 	// been waiting for this revoke.
 	defer s.dueChanged()
 	defer s.endRevoke(r.ID)
+	// r may be a snapshot read before another revoke of the same grant
+	// finished (the timer and a sweep both saw it due): revoke what the
+	// store says is still active, once.
+	cur, err := s.store.Request(ctx, r.ID)
+	if err != nil {
+		s.log.Error("reload request before revoking", "request_id", r.ID, "err", err)
+		return
+	}
+	if cur.Status != StatusActive {
+		return
+	}
+	r = cur
 	id := r.ID
 	p, err := s.provider(r)
 	if err == nil {
