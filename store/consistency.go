@@ -27,7 +27,7 @@ type Disagreement struct {
 	// request (providers_in_use).
 	RequestID string
 	// Index is the index that disagrees with the record ("open",
-	// "revokes_by_time", "grants_by_resource", "resume",
+	// "revokes_by_time", "grants_by_resource", "resume", "pending",
 	// "providers_in_use", "request_log"); empty when the record itself
 	// disagrees with the log, which no repair may paper over.
 	Index string
@@ -53,7 +53,9 @@ type expected struct {
 	revoke []byte // key in revokes_by_time, nil when no revoke is due
 	grant  []byte // key in grants_by_resource, nil when never granted
 	gval   []byte // its value
-	resume bool
+	// sets says, for each of setIndexes in order, whether it holds the
+	// request.
+	sets [len(setIndexes)]bool
 }
 
 func expect(r *approvals.Request) expected {
@@ -67,7 +69,9 @@ func expect(r *approvals.Request) expected {
 	if !r.GrantedAt.IsZero() {
 		e.grant, e.gval = grantKey(r.Resource, r.GrantedAt, r.ID), grantValue(r)
 	}
-	e.resume = r.NeedsResume()
+	for i, ix := range setIndexes {
+		e.sets[i] = ix.holds(r)
+	}
 	return e
 }
 
@@ -124,8 +128,12 @@ func rewrite(id string) func(tx *bbolt.Tx) error {
 				return err
 			}
 		}
-		if e.resume {
-			return tx.Bucket(bucketResume).Put([]byte(id), []byte{})
+		for i, ix := range setIndexes {
+			if e.sets[i] {
+				if err := tx.Bucket(ix.bucket).Put([]byte(id), []byte{}); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	}
@@ -177,9 +185,13 @@ func (c *checker) strayIndexes(tx *bbolt.Tx, all bool) error {
 	}); err != nil {
 		return err
 	}
-	if c.v3 {
-		if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error {
-			return c.strayKey(tx, "resume", k, string(k), func(e expected) bool { return e.resume })
+	for i, ix := range setIndexes {
+		b := tx.Bucket(ix.bucket)
+		if b == nil {
+			continue // a file of an older schema, opened read-only
+		}
+		if err := b.ForEach(func(k, _ []byte) error {
+			return c.strayKey(tx, ix.name, k, string(k), func(e expected) bool { return e.sets[i] })
 		}); err != nil {
 			return err
 		}
@@ -239,9 +251,10 @@ func (c *checker) checkIndexes(tx *bbolt.Tx, r *approvals.Request) {
 		c.report(d)
 	}
 	c.checkGrant(tx, r, e)
-	if c.v3 && e.resume && tx.Bucket(bucketResume).Get([]byte(id)) == nil {
-		c.report(Disagreement{RequestID: id, Index: "resume", repair: rewrite(id),
-			Text: fmt.Sprintf("request %s: %s and waiting to be taken up at start, but no resume key (index removed)", id, r.Status)})
+	for i, ix := range setIndexes {
+		if b := tx.Bucket(ix.bucket); b != nil && e.sets[i] && b.Get([]byte(id)) == nil {
+			c.report(missingFromSet(ix, id, r.Status))
+		}
 	}
 	if len(stray) == 0 {
 		delete(c.stray, id)
@@ -279,7 +292,10 @@ func (c *checker) checkGrant(tx *bbolt.Tx, r *approvals.Request, e expected) {
 // reportStray reports the stray keys no request's missing key accounted
 // for: keys that point at no request, or at one that implies none.
 func (c *checker) reportStray(tx *bbolt.Tx) {
-	buckets := map[string][]byte{"open": bucketOpen, "revokes_by_time": bucketRevokes, "grants_by_resource": bucketGrants, "resume": bucketResume}
+	buckets := map[string][]byte{"open": bucketOpen, "revokes_by_time": bucketRevokes, "grants_by_resource": bucketGrants}
+	for _, ix := range setIndexes {
+		buckets[ix.name] = ix.bucket
+	}
 	for id, m := range c.stray {
 		var r *approvals.Request
 		if v := tx.Bucket(bucketRequests).Get([]byte(id)); v != nil {
@@ -331,8 +347,11 @@ func (c *checker) stillStray(tx *bbolt.Tx, bucket, k []byte, r *approvals.Reques
 		return !bytes.Equal(e.revoke, k)
 	case "grants_by_resource":
 		return !bytes.Equal(e.grant, k) || !bytes.Equal(e.gval, v)
-	case "resume":
-		return !e.resume
+	}
+	for i, ix := range setIndexes {
+		if string(bucket) == string(ix.bucket) {
+			return !e.sets[i]
+		}
 	}
 	return true
 }
@@ -524,7 +543,8 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 		releasePages(tx)
 
 		seed := maphash.MakeSeed()
-		var wantOpen, wantRevoke, wantResume []hashed
+		var wantOpen, wantRevoke []hashed
+		var wantSets [len(setIndexes)][]hashed
 		var grants []grantWant
 		requests, rlog := tx.Bucket(bucketRequests), tx.Bucket(bucketRequestLog)
 		decoded := make([]*approvals.Request, checkBatch)
@@ -559,8 +579,10 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 				if e.revoke != nil {
 					wantRevoke = append(wantRevoke, hashed{entryHash(seed, e.revoke, nil), n})
 				}
-				if e.resume {
-					wantResume = append(wantResume, hashed{entryHash(seed, []byte(id), nil), n})
+				for j, in := range e.sets {
+					if in {
+						wantSets[j] = append(wantSets[j], hashed{entryHash(seed, []byte(id), nil), n})
+					}
 				}
 				if e.grant != nil {
 					grants = append(grants, grantWant{e.grant, e.gval, n})
@@ -586,21 +608,29 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 		grants = nil
 		releasePages(tx)
 
-		var missing [3][]want
-		for j, ix := range []struct {
+		type walk struct {
 			name   string
 			bucket []byte
 			wants  []hashed
-		}{{"open", bucketOpen, wantOpen}, {"revokes_by_time", bucketRevokes, wantRevoke}, {"resume", bucketResume, wantResume}} {
-			miss, err := c.matchHashed(tx, seed, ix.name, ix.bucket, ix.wants, ids)
+			miss   []want
+		}
+		walks := []walk{{name: "open", bucket: bucketOpen, wants: wantOpen}, {name: "revokes_by_time", bucket: bucketRevokes, wants: wantRevoke}}
+		for j, ix := range setIndexes {
+			if tx.Bucket(ix.bucket) != nil {
+				walks = append(walks, walk{name: ix.name, bucket: ix.bucket, wants: wantSets[j]})
+			}
+		}
+		for j := range walks {
+			w := &walks[j]
+			miss, err := c.matchHashed(tx, seed, w.name, w.bucket, w.wants, ids)
 			if err != nil {
 				return err
 			}
-			missing[j] = miss
+			w.miss = miss
 		}
-		for j, index := range []string{"open", "revokes_by_time", "resume"} {
-			for _, w := range missing[j] {
-				c.missing(tx, index, w)
+		for _, w := range walks {
+			for _, m := range w.miss {
+				c.missing(tx, w.name, m)
 			}
 		}
 		c.reportStray(tx)
@@ -671,7 +701,13 @@ func (c *checker) matchHashed(tx *bbolt.Tx, seed maphash.Seed, index string, buc
 			return nil, err
 		}
 		e := expect(r)
-		key := map[string][]byte{"open": e.open, "revokes_by_time": e.revoke, "resume": []byte(id)}[index]
+		key := []byte(id) // a set index
+		switch index {
+		case "open":
+			key = e.open
+		case "revokes_by_time":
+			key = e.revoke
+		}
 		miss = append(miss, want{key, id, r.Status})
 	}
 	releasePages(tx)
@@ -765,11 +801,15 @@ func keyID(index string, k, v []byte) string {
 // of the same index names the request.
 func (c *checker) missing(tx *bbolt.Tx, index string, w want) {
 	id := w.id
+	if ix, ok := setIndexNamed(index); ok {
+		c.report(missingFromSet(ix, id, w.status))
+		return
+	}
 	d := Disagreement{RequestID: id, Index: index, repair: rewrite(id)}
 	stray, moved := c.stray[id][index]
 	if moved {
 		delete(c.stray[id], index)
-		bucket := map[string][]byte{"open": bucketOpen, "revokes_by_time": bucketRevokes, "resume": bucketResume}[index]
+		bucket := map[string][]byte{"open": bucketOpen, "revokes_by_time": bucketRevokes}[index]
 		d.repair = both(deleteKey(bucket, stray), d.repair)
 	}
 	switch index {
@@ -788,10 +828,15 @@ func (c *checker) missing(tx *bbolt.Tx, index string, w want) {
 		} else {
 			d.Text = fmt.Sprintf("request %s: revoke due at %s but no revokes_by_time key (index removed)", id, keyTimeText(w.key))
 		}
-	case "resume":
-		d.Text = fmt.Sprintf("request %s: %s and waiting to be taken up at start, but no resume key (index removed)", id, w.status)
 	}
 	c.report(d)
+}
+
+// missingFromSet is the disagreement of set index ix lacking request id,
+// whose status is status.
+func missingFromSet(ix setIndex, id string, status approvals.Status) Disagreement {
+	return Disagreement{RequestID: id, Index: ix.name, repair: rewrite(id),
+		Text: fmt.Sprintf("request %s: %s and %s, but no %s key (index removed)", id, status, ix.waiting, ix.name)}
 }
 
 // RepairIndexes mends the repairable disagreements ds (index entries,

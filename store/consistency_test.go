@@ -151,6 +151,16 @@ func TestCheckStateNamesEachDisagreement(t *testing.T) {
 		want:   []string{"revokes_by_time key at 2026-11-22T10:00:00Z for ar-ended points at no active request (ar-ended is expired)"},
 		repair: true,
 	}, {
+		name:   "pending key deleted",
+		edit:   func(tx *bbolt.Tx) error { return tx.Bucket(bucketPending).Delete([]byte("ar-asked")) },
+		want:   []string{"request ar-asked: pending and waiting for a decision, but no pending key (index removed)"},
+		repair: true,
+	}, {
+		name:   "pending key for a grant",
+		edit:   func(tx *bbolt.Tx) error { return tx.Bucket(bucketPending).Put([]byte("ar-active"), []byte{}) },
+		want:   []string{`pending key "ar-active" for ar-active does not match request ar-active (active)`},
+		repair: true,
+	}, {
 		name: "status changed",
 		edit: editRequest("ar-active", func(m map[string]any) { m["status"] = "expired" }),
 		want: []string{"request ar-active: status expired in the record, active in the log (event 4)"},
@@ -233,7 +243,7 @@ func TestMigrationBuildsIndexes(t *testing.T) {
 	db := history(t)
 	db.Close()
 	editFile(t, db.path, func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketRequestLog, bucketProviders, bucketResume} {
+		for _, name := range [][]byte{bucketRequestLog, bucketProviders, bucketResume, bucketPending} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
@@ -256,4 +266,59 @@ func TestMigrationBuildsIndexes(t *testing.T) {
 	if err != nil || ids(rs) != "ar-pending" {
 		t.Errorf("NeedingResume = %s, %v; want ar-pending", ids(rs), err)
 	}
+	ps, err := db.PendingRequests(context.Background())
+	if err != nil || ids(ps) != "ar-asked,ar-pending" {
+		t.Errorf("PendingRequests = %s, %v; want ar-asked,ar-pending", ids(ps), err)
+	}
+}
+
+// TestMigrationBuildsPendingIndex opens a schema 3 file, which has no
+// pending index: read-only, the pending requests are found from the open
+// index; opened for writing, the index is built and kept.
+func TestMigrationBuildsPendingIndex(t *testing.T) {
+	db := history(t)
+	db.Close()
+	editFile(t, db.path, func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketPending); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("3"))
+	})
+	ro, err := OpenReadOnly(db.path)
+	if err != nil {
+		t.Fatalf("read-only open of a schema 3 file: %v", err)
+	}
+	if ps, err := ro.PendingRequests(context.Background()); err != nil || ids(ps) != "ar-asked,ar-pending" {
+		t.Errorf("PendingRequests of a schema 3 file = %s, %v; want ar-asked,ar-pending", ids(ps), err)
+	}
+	if ds := checkState(t, ro); len(ds) != 0 {
+		t.Errorf("CheckState of a schema 3 file:\n%s", strings.Join(ds, "\n"))
+	}
+	ro.Close()
+	db = mustOpenPath(t, db.path)
+	if n := countKeys(t, db, bucketPending); n != 2 {
+		t.Errorf("pending index after the migration has %d keys, want 2", n)
+	}
+	if ds := checkOpen(t, db); len(ds) != 0 {
+		t.Errorf("CheckOpen after the migration:\n%s", strings.Join(ds, "\n"))
+	}
+	step(t, db, "ar-asked", approvals.ActionDenied, t0, func(r *approvals.Request) { r.Status, r.EndedAt = approvals.StatusDenied, t0 })
+	if ps, err := db.PendingRequests(context.Background()); err != nil || ids(ps) != "ar-pending" {
+		t.Errorf("PendingRequests after a deny = %s, %v; want ar-pending", ids(ps), err)
+	}
+	if n := countKeys(t, db, bucketPending); n != 1 {
+		t.Errorf("pending index after a deny has %d keys, want 1", n)
+	}
+}
+
+func countKeys(tb testing.TB, db *DB, bucket []byte) int {
+	tb.Helper()
+	n := 0
+	if err := db.view(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucket).Stats().KeyN
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }

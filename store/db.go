@@ -17,9 +17,9 @@ import (
 
 // schemaVersion is the layout drawn in doc.go. Version 1 differs from 2
 // only in its audit records, which later versions still read; version 3
-// adds the request_log, providers_in_use and resume indexes, which the
-// migration builds (see migrate).
-const schemaVersion = "3"
+// adds the request_log, providers_in_use and resume indexes, and version
+// 4 the pending index, which the migration builds (see migrate).
+const schemaVersion = "4"
 
 // Bucket names. Every bucket is created by Open.
 var (
@@ -49,11 +49,14 @@ var (
 	// bucketResume holds the requests a start must take up again
 	// (approvals.Request.NeedsResume; schema 3).
 	bucketResume = []byte("resume")
+	// bucketPending holds the requests waiting for a decision (schema 4).
+	bucketPending = []byte("pending")
 
 	// v2Buckets are the buckets of schema versions 1 and 2, which a
 	// read-only open reads as they are.
 	v2Buckets  = [][]byte{bucketMeta, bucketRequests, bucketOpen, bucketRevokes, bucketGrants, bucketAudit, bucketOutbox}
-	allBuckets = append(v2Buckets[:len(v2Buckets):len(v2Buckets)], bucketRequestLog, bucketProviders, bucketResume)
+	v3Buckets  = append(v2Buckets[:len(v2Buckets):len(v2Buckets)], bucketRequestLog, bucketProviders, bucketResume)
+	allBuckets = append(v3Buckets[:len(v3Buckets):len(v3Buckets)], bucketPending)
 )
 
 // Keys in bucketMeta.
@@ -235,8 +238,11 @@ func checkSchema(tx *bbolt.Tx) error {
 		return fmt.Errorf("database schema version %q is not supported by this accessbot (it reads versions 1 to %s); use the accessbot release that wrote it", version, schemaVersion)
 	}
 	need := allBuckets
-	if string(version) != schemaVersion {
+	switch string(version) {
+	case "1", "2":
 		need = v2Buckets
+	case "3":
+		need = v3Buckets
 	}
 	for _, name := range need {
 		if tx.Bucket(name) == nil {
@@ -278,8 +284,8 @@ func initialize(tx *bbolt.Tx) error {
 		// Version 1 or 2: its audit records stay in their format, which
 		// later versions read and verify, and new records follow in the
 		// new one. The indexes of version 3 are built from the log and
-		// the requests.
-		if err := migrate(tx); err != nil {
+		// the requests, and those of version 4 from the open requests.
+		if err := migrate(tx, string(version)); err != nil {
 			return fmt.Errorf("migrate schema %s to %s: %w", version, schemaVersion, err)
 		}
 	}
@@ -288,7 +294,7 @@ func initialize(tx *bbolt.Tx) error {
 
 // knownSchema reports whether this package reads schema version v.
 func knownSchema(v []byte) bool {
-	return string(v) == "1" || string(v) == "2" || string(v) == schemaVersion
+	return string(v) == "1" || string(v) == "2" || string(v) == "3" || string(v) == schemaVersion
 }
 
 // Close closes the database file, waiting for open transactions to finish.

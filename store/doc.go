@@ -6,7 +6,7 @@
 // This comment is the schema. The file holds ten top-level buckets:
 //
 //	meta/
-//	  schema                                     → "3" (ASCII decimal)
+//	  schema                                     → "4" (ASCII decimal)
 //	  audit_head                                 → <8B BE seq><hex SHA-256 hash>
 //	                                               of the last audit record
 //	requests/
@@ -36,6 +36,8 @@
 //	providers_in_use/
 //	  <provider>                                 → <8B BE number of open requests>
 //	resume/
+//	  <id>                                       → ∅
+//	pending/
 //	  <id>                                       → ∅
 //
 // Integers in keys are fixed-width big-endian so that keys sort by number
@@ -68,6 +70,9 @@
 //     interrupted (approvals.Request.NeedsResume: approved, granting, a
 //     pending request or extension whose approvers were never asked), so
 //     a start resumes them without reading the others.
+//   - pending holds one key per pending request (schema 4), so the
+//     nudges of every sweep (time-outs and reminders) read the requests
+//     waiting for a decision and none of the grants in force.
 //
 // request_log is written with each audit event about a request, from the
 // event (approvals.StatusAfter) and not from the request: it is the state
@@ -145,11 +150,11 @@
 // A layout change bumps the schema version and adds a migration; Open
 // refuses a file with a version it does not know. Opening a file of
 // version 1 or 2 for writing builds request_log from one pass over the
-// audit log and providers_in_use and resume from the open requests, in
-// the transaction that writes version 3. A read-only open
-// (Options.ReadOnly) migrates nothing and writes nothing: it reads
-// versions 1 to 3 as they are (CheckState then skips the indexes the file
-// does not have). The JSON field names of
+// audit log and providers_in_use, resume and pending from the open
+// requests, in the transaction that writes version 4; opening a file of
+// version 3 builds pending. A read-only open (Options.ReadOnly) migrates
+// nothing and writes nothing: it reads versions 1 to 4 as they are
+// (CheckState then skips the indexes the file does not have). The JSON field names of
 // approvals.Request and approvals.Event are part of the layout. A new
 // optional field of approvals.Request (omitempty or omitzero, such as
 // audit_thread, the audit channel message that opens the request's thread)

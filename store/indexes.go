@@ -25,22 +25,53 @@ func logEvent(tx *bbolt.Tx, seq uint64, ev approvals.Event) error {
 	return nil
 }
 
-// reindexResume keeps cur in the resume index while it needs resuming.
-func reindexResume(tx *bbolt.Tx, old, cur *approvals.Request) error {
-	was := old != nil && old.NeedsResume()
-	is := cur.NeedsResume()
-	if was == is {
-		return nil
+// setIndex is an index holding the ID of each request for which holds is
+// true, with no value: a start or a sweep reads those requests without
+// reading the others.
+type setIndex struct {
+	name   string
+	bucket []byte
+	holds  func(r *approvals.Request) bool
+	// waiting says, of a request the index lacks, what it is waiting for.
+	waiting string
+}
+
+// setIndexes are the set indexes, each written with the record.
+var setIndexes = [...]setIndex{
+	{name: "resume", bucket: bucketResume, holds: (*approvals.Request).NeedsResume, waiting: "waiting to be taken up at start"},
+	{name: "pending", bucket: bucketPending, holds: isPending, waiting: "waiting for a decision"},
+}
+
+func isPending(r *approvals.Request) bool { return r.Status == approvals.StatusPending }
+
+// setIndexNamed returns the set index called name.
+func setIndexNamed(name string) (setIndex, bool) {
+	for _, ix := range setIndexes {
+		if ix.name == name {
+			return ix, true
+		}
 	}
-	b := tx.Bucket(bucketResume)
-	var err error
-	if is {
-		err = b.Put([]byte(cur.ID), []byte{})
-	} else {
-		err = b.Delete([]byte(cur.ID))
-	}
-	if err != nil {
-		return fmt.Errorf("resume index: %w", err)
+	return setIndex{}, false
+}
+
+// reindexSets keeps cur in each set index while the index holds it.
+func reindexSets(tx *bbolt.Tx, old, cur *approvals.Request) error {
+	for _, ix := range setIndexes {
+		was := old != nil && ix.holds(old)
+		is := ix.holds(cur)
+		if was == is {
+			continue
+		}
+		b := tx.Bucket(ix.bucket)
+		var err error
+		if is {
+			err = b.Put([]byte(cur.ID), []byte{})
+		} else {
+			err = b.Delete([]byte(cur.ID))
+		}
+		if err != nil {
+			return fmt.Errorf("%s index: %w", ix.name, err)
+		}
 	}
 	return nil
 }
@@ -135,10 +166,19 @@ func (db *DB) ProvidersInUse(ctx context.Context) (map[string]int, error) {
 	return out, err
 }
 
-// migrate builds the indexes schema 3 adds to a schema 1 or 2 file, in
-// Open's transaction: request_log from one pass over the audit log,
-// providers_in_use and resume from the open requests.
-func migrate(tx *bbolt.Tx) error {
+// migrate builds the indexes a file of schema from lacks, in Open's
+// transaction: for schema 1 or 2, request_log from one pass over the audit
+// log, providers_in_use and resume from the open requests; for schema 1
+// to 3, pending from the open requests.
+func migrate(tx *bbolt.Tx, from string) error {
+	if from == "3" {
+		return eachOpen(tx, func(r *approvals.Request) error {
+			if isPending(r) {
+				return tx.Bucket(bucketPending).Put([]byte(r.ID), []byte{})
+			}
+			return nil
+		})
+	}
 	c := tx.Bucket(bucketAudit).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
@@ -157,6 +197,17 @@ func migrate(tx *bbolt.Tx) error {
 			return err
 		}
 	}
+	return eachOpen(tx, func(r *approvals.Request) error {
+		if err := reindexSets(tx, nil, r); err != nil {
+			return err
+		}
+		return reindexProvider(tx, nil, r)
+	})
+}
+
+// eachOpen calls fn with each request the open index names, in ID order.
+// A request that cannot be read is skipped: the state check reports it.
+func eachOpen(tx *bbolt.Tx, fn func(r *approvals.Request) error) error {
 	var ids []string
 	if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error {
 		ids = append(ids, string(v))
@@ -168,12 +219,9 @@ func migrate(tx *bbolt.Tx) error {
 	for _, id := range ids {
 		r, err := getRequest(tx, id)
 		if err != nil {
-			continue // the state check's to report
+			continue
 		}
-		if err := reindexResume(tx, nil, r); err != nil {
-			return err
-		}
-		if err := reindexProvider(tx, nil, r); err != nil {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}

@@ -107,9 +107,9 @@ func TestReadOnlyRefuses(t *testing.T) {
 	}
 	db := mustOpen(t)
 	db.Close()
-	editFile(t, db.path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("4")) })
-	if _, err := OpenWith(db.path, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), `schema version "4"`) {
-		t.Errorf("read-only open of a version 4 file: %v", err)
+	editFile(t, db.path, func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("5")) })
+	if _, err := OpenWith(db.path, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), `schema version "5"`) {
+		t.Errorf("read-only open of a version 5 file: %v", err)
 	}
 }
 

@@ -376,7 +376,7 @@ func reindex(tx *bbolt.Tx, old, cur *approvals.Request) error {
 	if err := reindexRevoke(tx, old, cur); err != nil {
 		return err
 	}
-	if err := reindexResume(tx, old, cur); err != nil {
+	if err := reindexSets(tx, old, cur); err != nil {
 		return err
 	}
 	if err := reindexProvider(tx, old, cur); err != nil {

@@ -195,8 +195,8 @@ func TestOpenCreatesSchema(t *testing.T) {
 				t.Errorf("bucket %s missing", name)
 			}
 		}
-		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "3" {
-			t.Errorf("meta/schema = %q, want 3", v)
+		if v := tx.Bucket(bucketMeta).Get(keySchema); string(v) != "4" {
+			t.Errorf("meta/schema = %q, want 4", v)
 		}
 		return nil
 	})
@@ -231,11 +231,11 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	editFile(t, db.path, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("4"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("5"))
 	})
 	_, err := Open(db.path)
-	if err == nil || !strings.Contains(err.Error(), `schema version "4"`) {
-		t.Fatalf("Open of a version 4 file: err = %v, want an unsupported schema version", err)
+	if err == nil || !strings.Contains(err.Error(), `schema version "5"`) {
+		t.Fatalf("Open of a version 5 file: err = %v, want an unsupported schema version", err)
 	}
 }
 
