@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/bot/slackfake"
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/pgstore/pgtest"
 )
 
 // These tests run the program on the PostgreSQL store, each in a schema
@@ -24,56 +20,11 @@ import (
 // trust auth for user postgres, or ACCESSBOT_TEST_POSTGRES_DSN. Without
 // one they are skipped, except in CI, where they fail.
 
-func pgTestDSN() string {
-	if dsn := os.Getenv("ACCESSBOT_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// pgAdmin connects to the test server for setting up and inspecting it.
-func pgAdmin(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgTestDSN())
-	if err != nil {
-		msg := "no PostgreSQL server for the PostgreSQL store tests: start PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres) or set ACCESSBOT_TEST_POSTGRES_DSN"
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skipf("%s: %v", msg, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// pgSchema creates an empty schema, dropped at cleanup (registered first,
-// so it runs after every Main of the test is closed), and returns a DSN
-// whose connections work in it.
-func pgSchema(t *testing.T) (dsn, schema string) {
-	t.Helper()
-	conn := pgAdmin(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema = "accessbot_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(pgTestDSN())
-	if err != nil {
-		t.Fatalf("ACCESSBOT_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), schema
-}
+var (
+	pgTestDSN = pgtest.DSN
+	pgAdmin   = pgtest.Admin
+	pgSchema  = pgtest.Schema
+)
 
 // newPGWorld is newE2EWorld on a fresh PostgreSQL schema.
 func newPGWorld(t *testing.T) (*e2eWorld, string) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/pgstore/pgtest"
 	"github.com/accessbot/accessbot/store/storetest"
 )
 
@@ -30,58 +31,11 @@ import (
 // a message saying how to run them. Each test works in a schema of its own,
 // dropped afterwards.
 
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("ACCESSBOT_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultTestDSN
-}
-
-// admin connects to the test server for setting up and inspecting it, or
-// skips (fails in CI) when there is none.
-func admin(tb testing.TB) *pgx.Conn {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testDSN())
-	if err != nil {
-		msg := "no PostgreSQL server for the pgstore tests: start PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres) or set ACCESSBOT_TEST_POSTGRES_DSN"
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s: %v", msg, err)
-		}
-		tb.Skipf("%s: %v", msg, err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// newSchema creates an empty schema, dropped at cleanup, and returns a DSN
-// whose connections work in it.
-func newSchema(tb testing.TB) (dsn, schema string) {
-	tb.Helper()
-	conn := admin(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	schema = "accessbot_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(testDSN())
-	if err != nil {
-		tb.Fatalf("ACCESSBOT_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), schema
-}
+var (
+	testDSN   = pgtest.DSN
+	admin     = pgtest.Admin
+	newSchema = pgtest.Schema
+)
 
 func open(tb testing.TB, dsn string, opts ...Option) *DB {
 	tb.Helper()
