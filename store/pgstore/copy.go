@@ -126,5 +126,6 @@ func (db *DB) Import(ctx context.Context, src store.Source) (store.Copied, error
 	if err := tx.Commit(ctx); err != nil {
 		return n, fmt.Errorf("import: commit: %w", err)
 	}
+	db.heads.Store(nil)
 	return n, nil
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -32,6 +31,10 @@ type DB struct {
 
 	// commits counts write transactions committed since Open.
 	commits atomic.Uint64
+	// heads caches the audit and outbox heads as this DB's last commit
+	// left them (nil: unknown), for the next batch to start from without
+	// reading them (see wtx).
+	heads atomic.Pointer[heads]
 	// wmu guards queue and leading.
 	wmu sync.Mutex
 	// queue holds the writes waiting for the next commit, oldest first.
@@ -254,25 +257,18 @@ func (p *panicValue) Error() string { return fmt.Sprintf("panic: %v", p.value) }
 // write).
 func (db *DB) commit(batch []*pending) {
 	for attempt := 1; len(batch) > 0; {
-		failed := -1
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			t := &wtx{Tx: tx}
-			for i, w := range batch {
-				w.run(ctx, t)
-				var rf refusal
-				if w.err != nil && !errors.As(w.err, &rf) {
-					failed = i
-					return w.err
-				}
-			}
-			return t.finish(ctx)
-		})
+		failed, err := db.runBatch(ctx, batch)
 		cancel()
 		switch {
 		case err == nil:
 			db.commits.Add(1)
 			return
+		case staleHead(err) && attempt < maxAttempts:
+			// Another replica moved the heads: run the batch again on
+			// locked heads.
+			db.heads.Store(nil)
+			attempt++
 		case retryable(err) && attempt < maxAttempts:
 			// Lost to another replica's transaction: run the batch again.
 			attempt++
@@ -289,6 +285,54 @@ func (db *DB) commit(batch []*pending) {
 			return
 		}
 	}
+}
+
+// runBatch runs batch in one transaction on a connection of the pool and
+// commits it, or rolls it back and returns the error and the index of the
+// write that failed (-1 when it is no single write's).
+func (db *DB) runBatch(ctx context.Context, batch []*pending) (failed int, err error) {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Release()
+	t := newWtx(c.Conn(), db.heads.Load())
+	failed = -1
+	err = func() error {
+		for i, w := range batch {
+			t.cur = i
+			w.run(ctx, t)
+			if t.failed >= 0 {
+				// A statement held from an earlier write (or this one)
+				// failed: the error is that write's.
+				if t.failed != i {
+					w.err, w.panicked = nil, nil
+				}
+				return t.failedErr
+			}
+			var rf refusal
+			if w.err != nil && !errors.As(w.err, &rf) {
+				failed = i
+				return w.err
+			}
+		}
+		return t.finish(ctx, true)
+	}()
+	if t.failed >= 0 {
+		failed = t.failed
+		batch[failed].err = t.failedErr
+	}
+	if err != nil {
+		if t.begun {
+			// A broken connection is closed by Release instead.
+			c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		return failed, err
+	}
+	if t.known {
+		db.heads.Store(&heads{t.auditSeq, t.auditHash, t.outboxSeq})
+	}
+	return -1, nil
 }
 
 // run runs w.fn in tx, unless w's caller has given up, and sets w.err. A

@@ -370,16 +370,16 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 	dsn, _ := newSchema(t)
 	db := open(t, dsn)
 	ctx := context.Background()
-	tx, err := db.pool.Begin(ctx)
+	c, err := db.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
-	wt := &wtx{Tx: tx}
-	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}); err != nil {
+	defer c.Release()
+	wt := newWtx(c.Conn(), nil)
+	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := wt.finish(ctx); err != nil {
+	if err := wt.finish(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -389,7 +389,7 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 		t.Fatalf("a second notice committed while the first transaction held the outbox head: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if _, err := c.Exec(ctx, `COMMIT`); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -711,5 +711,70 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}
 	if err := db.VerifyAnchor(ctx, anchors[2].Hash, 3); err == nil || !strings.Contains(err.Error(), "cut back") {
 		t.Errorf("VerifyAnchor past the cut: %v", err)
+	}
+}
+
+// TestReplicasMoveCachedHeads has two replicas append and queue in turn
+// and then at once: each starts its batches from the heads its own last
+// commit left, which the other has moved, so its write-back or its insert
+// fails, and it runs the batch again on locked heads. The chain stays
+// one, the outbox has no gap, and every write committed once.
+func TestReplicasMoveCachedHeads(t *testing.T) {
+	dsn, _ := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	appendOn := func(db *DB, i int) error {
+		ev := approvals.Event{Time: at.Add(time.Duration(i) * time.Second), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, Detail: fmt.Sprint(i)}
+		return db.AppendEvent(ctx, ev, approvals.Notice{At: ev.Time, Event: &ev})
+	}
+	const turns, burst = 6, 40
+	n := 0
+	for i := range turns {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		if err := appendOn(db, n); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	var wg sync.WaitGroup
+	for i := range burst {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		wg.Go(func() {
+			if err := appendOn(db, turns+i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	n += burst
+	res, err := b.Verify(ctx)
+	if err != nil || res.Count != uint64(n) {
+		t.Fatalf("Verify: %+v, %v; want %d records", res, err, n)
+	}
+	seen := map[string]bool{}
+	if err := a.Events(ctx, func(ev approvals.Event) error {
+		if seen[ev.Detail] {
+			t.Errorf("event %s appended twice", ev.Detail)
+		}
+		seen[ev.Detail] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := a.Notices(ctx, 0, 2*n)
+	if err != nil || len(ns) != n {
+		t.Fatalf("%d notices, %v; want %d", len(ns), err, n)
+	}
+	for i, no := range ns {
+		if no.Seq != uint64(i+1) {
+			t.Fatalf("notice %d has seq %d: the outbox has a gap", i, no.Seq)
+		}
 	}
 }
