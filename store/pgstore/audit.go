@@ -38,6 +38,7 @@ const notifyChannel = "accessbot_outbox"
 // order of their sequence numbers.
 type wtx struct {
 	conn  *pgx.Conn
+	chain *store.AuditChain
 	begun bool
 	// held are the statements queued and not yet sent, and owners the
 	// write (index in the batch) each one belongs to with how to explain
@@ -76,8 +77,8 @@ type owner struct {
 
 // newWtx starts a write transaction on conn (BEGIN is sent with the first
 // statements), from the cached heads h when not nil.
-func newWtx(conn *pgx.Conn, h *heads) *wtx {
-	t := &wtx{conn: conn, failed: -1}
+func newWtx(conn *pgx.Conn, h *heads, chain *store.AuditChain) *wtx {
+	t := &wtx{conn: conn, chain: chain, failed: -1}
 	if h != nil {
 		t.known, t.from = true, *h
 		t.auditSeq, t.auditHash, t.outboxSeq = h.auditSeq, h.auditHash, h.outboxSeq
@@ -237,7 +238,7 @@ func appendAndQueue(ctx context.Context, tx *wtx, b *pgx.Batch, evs []approvals.
 			ev.ExpiresAt = ev.ExpiresAt.UTC()
 			seq++
 			ev.Seq = seq
-			v, hash, err := store.EncodeAuditRecord(ev, prev)
+			v, hash, err := tx.chain.Encode(ev, prev)
 			if err != nil {
 				return err
 			}
@@ -316,16 +317,11 @@ func (db *DB) LastEvent(ctx context.Context) (approvals.Event, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return approvals.Event{}, false, err
 	}
-	var seq int64
-	var v []byte
-	err := db.pool.QueryRow(ctx, `SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return approvals.Event{}, false, nil
+	seq, v, ok, err := db.lastRecord(ctx)
+	if err != nil || !ok {
+		return approvals.Event{}, false, err
 	}
-	if err != nil {
-		return approvals.Event{}, false, fmt.Errorf("read audit log: %w", err)
-	}
-	ev, err := store.DecodeAuditRecord(uint64(seq), v)
+	ev, err := store.DecodeAuditRecord(seq, v)
 	return ev, err == nil, err
 }
 
@@ -372,7 +368,7 @@ func (db *DB) Verify(ctx context.Context) (store.VerifyResult, error) {
 	if err != nil {
 		return store.VerifyResult{}, err
 	}
-	vf := store.NewAuditVerifier()
+	vf := db.chain.Verifier()
 	if head.Count > 0 {
 		if err := db.walkAudit(ctx, int64(head.Count), vf.Check); err != nil {
 			return store.VerifyResult{}, err
@@ -408,17 +404,32 @@ func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
 	}
-	ev, err := store.DecodeAuditRecord(n, v)
+	return db.chain.CheckAnchored(n, v, hash)
+}
+
+// checkLastKey refuses to go on after a keyed record without its key, as
+// the bbolt store does at open.
+func (db *DB) checkLastKey(ctx context.Context) error {
+	seq, v, ok, err := db.lastRecord(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	return db.chain.CheckLast(seq, v)
+}
+
+// lastRecord returns the last audit record and its seq, and false when the
+// log is empty.
+func (db *DB) lastRecord(ctx context.Context) (uint64, []byte, bool, error) {
+	var seq int64
+	var v []byte
+	err := db.pool.QueryRow(ctx, `SELECT seq, record FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
+		return 0, nil, false, fmt.Errorf("read audit log: %w", err)
 	}
-	if ev.Hash != hash {
-		return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
-	}
-	if ev.ChainHash(ev.PrevHash) != hash {
-		return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
-	}
-	return nil
+	return uint64(seq), v, true, nil
 }
 
 // walkAudit calls fn with the audit records in order, up to record upto

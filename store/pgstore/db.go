@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/accessbot/accessbot/store"
 )
 
 // DB is an accessbot store in a PostgreSQL schema. Its methods are safe for
@@ -21,6 +23,8 @@ type DB struct {
 	// current_schema() when opened).
 	schema string
 	cfg    config
+	// chain makes and checks audit records, with the audit keys if any.
+	chain *store.AuditChain
 
 	// outboxSignal wakes the delivery worker: after a local commit that
 	// queued notices, on a notification of another replica's, and on every
@@ -48,6 +52,8 @@ type DB struct {
 type config struct {
 	pollInterval time.Duration
 	maxConns     int32
+	auditKey     []byte
+	auditKeys    [][]byte
 }
 
 // Option changes how Open sets up a DB.
@@ -75,6 +81,18 @@ func MaxConns(n int32) Option {
 	}
 }
 
+// AuditKeys chains new audit records with HMAC-SHA-256 under key, as the
+// bbolt store does with store.Options.AuditKey, and verifies records
+// made with key or any of older (store.Options.AuditKeys), for rotation:
+// the same records, the same verification. A key has at least 16 bytes.
+// Without it the chain is plain SHA-256, and a store whose last record is
+// keyed is refused at Open.
+func AuditKeys(key []byte, older ...[]byte) Option {
+	return func(c *config) {
+		c.auditKey, c.auditKeys = key, older
+	}
+}
+
 // Open connects to the PostgreSQL database dsn names, applies the
 // migrations it lacks (see doc.go) and starts listening for other
 // replicas' outbox commits. The tables live in the connection's current
@@ -85,6 +103,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	cfg := config{pollInterval: 5 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	chain, err := store.NewAuditChain(store.Options{AuditKey: cfg.auditKey, AuditKeys: cfg.auditKeys})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -98,7 +120,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	db := &DB{pool: pool, cfg: cfg, outboxSignal: make(chan struct{}, 1)}
+	db := &DB{pool: pool, cfg: cfg, chain: chain, outboxSignal: make(chan struct{}, 1)}
 	if err := db.pool.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&db.schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
@@ -110,6 +132,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: migrate schema %s: %w", db.schema, err)
+	}
+	if err := db.checkLastKey(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: schema %s: %w", db.schema, err)
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	db.stopListen = stop
@@ -296,7 +322,7 @@ func (db *DB) runBatch(ctx context.Context, batch []*pending) (failed int, err e
 		return -1, err
 	}
 	defer c.Release()
-	t := newWtx(c.Conn(), db.heads.Load())
+	t := newWtx(c.Conn(), db.heads.Load(), db.chain)
 	failed = -1
 	err = func() error {
 		for i, w := range batch {

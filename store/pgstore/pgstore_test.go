@@ -375,7 +375,7 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	wt := newWtx(c.Conn(), nil)
+	wt := newWtx(c.Conn(), nil, nil)
 	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -776,5 +776,93 @@ func TestReplicasMoveCachedHeads(t *testing.T) {
 		if no.Seq != uint64(i+1) {
 			t.Fatalf("notice %d has seq %d: the outbox has a gap", i, no.Seq)
 		}
+	}
+}
+
+// TestKeyedChain chains the audit log with HMAC-SHA-256 under an audit
+// key, rotates the key, and checks what the bbolt store checks: Verify
+// and VerifyAnchor pass with the keys, a store without the key is
+// refused, and a chain recomputed from some record on without the key is
+// caught.
+func TestKeyedChain(t *testing.T) {
+	dsn, schema := newSchema(t)
+	ctx := context.Background()
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	appendN := func(db *DB, from, n int) {
+		for i := range n {
+			ev := approvals.Event{Time: at.Add(time.Duration(from+i) * time.Minute), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor}
+			if err := db.AppendEvent(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db, err := Open(ctx, dsn, AuditKeys(k1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(db, 0, 2)
+	db.Close()
+	if _, err := Open(ctx, dsn); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_AUDIT_KEY_FILE") {
+		t.Errorf("Open of a keyed log without the key: %v", err)
+	}
+	if _, err := Open(ctx, dsn, AuditKeys(k2)); err == nil || !strings.Contains(err.Error(), "not among the keys given") {
+		t.Errorf("Open of a keyed log with another key only: %v", err)
+	}
+	if _, err := Open(ctx, dsn, AuditKeys(k1[:8])); err == nil {
+		t.Error("Open with a key of 8 bytes: no error")
+	}
+	db = open(t, dsn, AuditKeys(k2, k1)) // rotated
+	appendN(db, 2, 2)
+	res, err := db.Verify(ctx)
+	if err != nil || res.Count != 4 || res.KeyedFrom != 1 {
+		t.Fatalf("Verify = %+v, %v; want 4 records keyed from 1", res, err)
+	}
+	if err := db.VerifyAnchor(ctx, res.Head, res.Count); err != nil {
+		t.Errorf("VerifyAnchor: %v", err)
+	}
+	// The records are the bbolt store's: its verifier, with the keys,
+	// passes them, and without them refuses the first.
+	chain, err := store.NewAuditChain(store.Options{AuditKey: k2, AuditKeys: [][]byte{k1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf := chain.Verifier()
+	if err := db.AuditRecords(ctx, vf.Check); err != nil || vf.Result() != res {
+		t.Errorf("store verifier with the keys: %+v, %v; want %+v", vf.Result(), err, res)
+	}
+	if err := db.AuditRecords(ctx, store.NewAuditVerifier().Check); err == nil || !strings.Contains(err.Error(), "audit record 1 is keyed") {
+		t.Errorf("store verifier without the keys: %v", err)
+	}
+
+	// Recompute records 3 and 4, and the head, with plain SHA-256.
+	conn := admin(t)
+	var prev string
+	for seq := uint64(1); seq <= 4; seq++ {
+		var v []byte
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT record FROM %s.audit WHERE seq = $1`, schema), int64(seq)).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := store.DecodeAuditRecord(seq, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq <= 2 {
+			prev = ev.Hash
+			continue
+		}
+		v, prev, err = store.EncodeAuditRecord(ev, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s.audit SET record = $2 WHERE seq = $1`, schema), int64(seq), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s.audit_head SET hash = $1`, schema), prev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Verify(ctx); err == nil || !strings.Contains(err.Error(), "audit record 3 is not keyed, but record 2 before it is") {
+		t.Errorf("Verify of a chain recomputed without the key: %v", err)
 	}
 }
