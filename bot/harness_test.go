@@ -111,10 +111,13 @@ func (c *clock) Advance(d time.Duration) {
 // harness is the real bot, store, service and GitHub provider against a
 // fake Slack and a fake GitHub.
 type harness struct {
-	t       testing.TB
-	slack   *slackfake.Server
-	github  *githubtest.Server
-	db      *store.DB
+	t      testing.TB
+	slack  *slackfake.Server
+	github *githubtest.Server
+	db     *store.DB
+	// store is the store the service and the deliverer use: db, or
+	// another approvals.Store (see newHarnessOn).
+	store   harnessStore
 	svc     *approvals.Service
 	bot     *bot.Bot
 	handler http.Handler
@@ -145,7 +148,7 @@ func startDeliverer(t testing.TB, client *slack.Client, db *store.DB, svc *appro
 
 // startDelivererTo runs a Deliverer of db's outbox against client, with
 // short backoffs so that tests of retries run quickly.
-func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *approvals.Service, log *slog.Logger, audit string, opts ...func(*bot.DelivererConfig)) *runningDeliverer {
+func startDelivererTo(t testing.TB, client *slack.Client, db bot.Outbox, svc *approvals.Service, log *slog.Logger, audit string, opts ...func(*bot.DelivererConfig)) *runningDeliverer {
 	t.Helper()
 	cfg := bot.DelivererConfig{
 		Client: client, Outbox: db, AuditChannel: audit, Undeliverable: svc.Undeliverable, Logger: log, Policy: svc.Policy,
@@ -168,20 +171,35 @@ func startDelivererTo(t testing.TB, client *slack.Client, db *store.DB, svc *app
 	return rd
 }
 
+// harnessStore is what the harness needs of a store.
+type harnessStore interface {
+	approvals.Store
+	bot.Outbox
+	Commits() uint64
+	Close() error
+}
+
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{t: start}}
+	db, err := store.Open(filepath.Join(t.TempDir(), "accessbot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, db)
+	h.db = db
+	return h
+}
+
+// newHarnessOn is newHarness on store db, which it closes at cleanup.
+// h.db is left nil.
+func newHarnessOn(t testing.TB, db harnessStore) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: &clock{t: start}, store: db}
 	h.slack = slackfake.NewServer(t)
 	h.github = githubtest.NewServer(t)
 	h.github.AddTeam("acme", "payments-admins")
 	h.github.AddTeam("acme", "sre")
 	h.github.AddRepo("acme", "payments")
-
-	db, err := store.Open(filepath.Join(t.TempDir(), "accessbot.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
 
 	gh, err := github.New(github.Config{Token: "ghp-test", APIURL: h.github.URL()})
 	if err != nil {

@@ -300,9 +300,13 @@ type verifier struct {
 	keyedFrom, keyed uint64
 }
 
-func (db *DB) newVerifier() *verifier {
+func (db *DB) newVerifier() *verifier { return newVerifier(db.keys) }
+
+// newVerifier returns a verifier of records made with plain SHA-256 or
+// any of keys.
+func newVerifier(keys []auditKey) *verifier {
 	vf := &verifier{sha: sha256.New(), macs: map[[keyIDSize]byte]hash.Hash{}}
-	for _, k := range db.keys {
+	for _, k := range keys {
 		vf.macs[k.id] = k.hasher()
 	}
 	return vf
@@ -427,32 +431,38 @@ func (db *DB) VerifyAnchor(ctx context.Context, hash string, n uint64) error {
 			}
 			return fmt.Errorf("audit record %d is missing: the log ends at record %d (cut back below the anchor)", n, last)
 		}
-		ev, err := decodeEvent(seqKey(n), v)
-		if err != nil {
-			return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
-		}
-		if ev.Hash != hash {
-			return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
-		}
-		rec, _ := splitRecord(v) // decodeEvent parsed it
-		if rec.format == formatJSON {
-			if ev.ChainHash(ev.PrevHash) != hash {
-				return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
-			}
-			return nil
-		}
-		h, err := db.newVerifier().hasher(n, rec)
-		if err != nil {
-			return err
-		}
-		prev, ok := bodyPrevHash(rec.body)
-		if !ok {
-			return fmt.Errorf("audit record %d: unreadable (changed): no previous hash at the end", n)
-		}
-		var sum [hashSize]byte
-		if chainSum(h, &sum, prev, rec.body); !hmac.Equal(sum[:], rec.sum) {
+		return checkAnchored(db.keys, n, v, hash)
+	})
+}
+
+// checkAnchored checks that v, stored as audit record n, carries hash
+// hash and that its stored hash is right under keys (see VerifyAnchor).
+func checkAnchored(keys []auditKey, n uint64, v []byte, hash string) error {
+	ev, err := decodeEvent(seqKey(n), v)
+	if err != nil {
+		return fmt.Errorf("audit record %d: unreadable (changed): %v", n, err)
+	}
+	if ev.Hash != hash {
+		return fmt.Errorf("audit record %d has hash %s, the anchor says %s (log rewritten after the anchor was taken)", n, ev.Hash, hash)
+	}
+	rec, _ := splitRecord(v) // decodeEvent parsed it
+	if rec.format == formatJSON {
+		if ev.ChainHash(ev.PrevHash) != hash {
 			return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
 		}
 		return nil
-	})
+	}
+	h, err := newVerifier(keys).hasher(n, rec)
+	if err != nil {
+		return err
+	}
+	prev, ok := bodyPrevHash(rec.body)
+	if !ok {
+		return fmt.Errorf("audit record %d: unreadable (changed): no previous hash at the end", n)
+	}
+	var sum [hashSize]byte
+	if chainSum(h, &sum, prev, rec.body); !hmac.Equal(sum[:], rec.sum) {
+		return fmt.Errorf("audit record %d: hash mismatch (changed)", n)
+	}
+	return nil
 }

@@ -28,15 +28,6 @@ type Copied struct {
 	Requests, Records, Notices int
 }
 
-// CheckCopyable returns an error when an audit record cannot be copied to
-// the PostgreSQL store, which writes and verifies the unkeyed chain only.
-func CheckCopyable(seq uint64, value []byte) error {
-	if len(value) == 0 || value[0] != formatSHA256 {
-		return fmt.Errorf("audit record %d is chained with an audit key (ACCESSBOT_AUDIT_KEY_FILE): the PostgreSQL store keeps a plain SHA-256 chain only, so this log cannot be copied there", seq)
-	}
-	return nil
-}
-
 // AuditRecords calls fn with every audit record in order, as stored: the
 // bytes `accessbot audit verify` checks. fn runs outside any transaction.
 func (db *DB) AuditRecords(ctx context.Context, fn func(seq uint64, value []byte) error) error {

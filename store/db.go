@@ -190,11 +190,14 @@ func auditKeys(opts Options) ([]auditKey, error) {
 
 // writeKey returns the key new audit records are made with; the zero
 // auditKey for plain SHA-256.
-func (db *DB) writeKey() auditKey {
-	if len(db.keys) == 0 {
+func (db *DB) writeKey() auditKey { return writeKey(db.keys) }
+
+// writeKey returns the first of keys, the zero auditKey when there is none.
+func writeKey(keys []auditKey) auditKey {
+	if len(keys) == 0 {
 		return auditKey{}
 	}
-	return db.keys[0]
+	return keys[0]
 }
 
 // checkLastKey refuses to go on after a keyed record without its key.
@@ -203,24 +206,33 @@ func (db *DB) checkLastKey(tx *bbolt.Tx) error {
 	if k == nil {
 		return nil
 	}
+	return checkLastRecord(db.keys, recordName(k), v)
+}
+
+// checkLastRecord refuses to go on after v, the last audit record (named
+// name), when it is keyed and its key is not among keys.
+func checkLastRecord(keys []auditKey, name string, v []byte) error {
 	rec, err := splitRecord(v)
 	if err != nil || rec.format != formatHMAC {
 		return nil // Verify's to report
 	}
-	if len(db.keys) == 0 {
-		return fmt.Errorf("the audit log is keyed (record %s, key %s): set ACCESSBOT_AUDIT_KEY_FILE", recordName(k), keyName(rec.keyID))
+	if len(keys) == 0 {
+		return fmt.Errorf("the audit log is keyed (record %s, key %s): set ACCESSBOT_AUDIT_KEY_FILE", name, keyName(rec.keyID))
 	}
-	if db.key(rec.keyID) == nil {
-		return fmt.Errorf("the last audit record (%s) was made with audit key %s, which is not among the keys given: keep it among the older keys", recordName(k), keyName(rec.keyID))
+	if findKey(keys, rec.keyID) == nil {
+		return fmt.Errorf("the last audit record (%s) was made with audit key %s, which is not among the keys given: keep it among the older keys", name, keyName(rec.keyID))
 	}
 	return nil
 }
 
 // key returns the key with ID id, or nil.
-func (db *DB) key(id []byte) *auditKey {
-	for i := range db.keys {
-		if bytes.Equal(db.keys[i].id[:], id) {
-			return &db.keys[i]
+func (db *DB) key(id []byte) *auditKey { return findKey(db.keys, id) }
+
+// findKey returns the key of keys with ID id, or nil.
+func findKey(keys []auditKey, id []byte) *auditKey {
+	for i := range keys {
+		if bytes.Equal(keys[i].id[:], id) {
+			return &keys[i]
 		}
 	}
 	return nil

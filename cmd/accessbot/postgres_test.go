@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/bot/slackfake"
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/pgstore/pgtest"
 )
 
 // These tests run the program on the PostgreSQL store, each in a schema
@@ -24,56 +20,11 @@ import (
 // trust auth for user postgres, or ACCESSBOT_TEST_POSTGRES_DSN. Without
 // one they are skipped, except in CI, where they fail.
 
-func pgTestDSN() string {
-	if dsn := os.Getenv("ACCESSBOT_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// pgAdmin connects to the test server for setting up and inspecting it.
-func pgAdmin(t *testing.T) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgTestDSN())
-	if err != nil {
-		msg := "no PostgreSQL server for the PostgreSQL store tests: start PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres) or set ACCESSBOT_TEST_POSTGRES_DSN"
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skipf("%s: %v", msg, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// pgSchema creates an empty schema, dropped at cleanup (registered first,
-// so it runs after every Main of the test is closed), and returns a DSN
-// whose connections work in it.
-func pgSchema(t *testing.T) (dsn, schema string) {
-	t.Helper()
-	conn := pgAdmin(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema = "accessbot_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(pgTestDSN())
-	if err != nil {
-		t.Fatalf("ACCESSBOT_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), schema
-}
+var (
+	pgTestDSN = pgtest.DSN
+	pgAdmin   = pgtest.Admin
+	pgSchema  = pgtest.Schema
+)
 
 // newPGWorld is newE2EWorld on a fresh PostgreSQL schema.
 func newPGWorld(t *testing.T) (*e2eWorld, string) {
@@ -424,7 +375,7 @@ func TestStoreConfiguration(t *testing.T) {
 		t.Errorf("ACCESSBOT_STORE_DSN_FILE: %v, %q", err, cfg.StoreDSN)
 	}
 	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", file)
-	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "not available with ACCESSBOT_STORE=postgres") {
+	if _, err := loadConfig(); err != nil {
 		t.Errorf("an audit key with postgres: %v", err)
 	}
 	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", "")
@@ -455,5 +406,56 @@ func TestRevokeFromCLIOnPostgres(t *testing.T) {
 	}
 	if code, out, errOut := runCLI(t, "audit", "verify"); code != 0 {
 		t.Errorf("audit verify: %d %q %q", code, out, errOut)
+	}
+}
+
+// migrate --to postgres and back with ACCESSBOT_AUDIT_KEY_FILE: a keyed
+// chain arrives byte for byte, verifies with the key on both stores with
+// the same head, and without the key it is refused on PostgreSQL as on
+// bbolt.
+func TestMigrateKeyedChain(t *testing.T) {
+	dsn, _ := pgSchema(t)
+	dir := t.TempDir()
+	keyFile, keys := writeKeyFile(t, dir, 2)
+	bolt := dir + "/accessbot.db"
+	// Records made with the older key, then with the newer one.
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	for i, opts := range []store.Options{{AuditKey: keys[1]}, {AuditKey: keys[0], AuditKeys: keys[1:]}} {
+		db, err := store.OpenWith(bolt, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			ev := approvals.Event{Time: at.Add(time.Duration(3*i+j) * time.Minute), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor}
+			if err := db.AppendEvent(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+	}
+	t.Setenv("ACCESSBOT_DB_PATH", bolt)
+	t.Setenv("ACCESSBOT_STORE_DSN", dsn)
+	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", keyFile)
+	before := auditHeadLine(t)
+	if code, out, errOut := runCLI(t, "migrate", "--to", "postgres"); code != 0 {
+		t.Fatalf("migrate --to postgres: %d %q %q", code, out, errOut)
+	}
+	t.Setenv("ACCESSBOT_STORE", storePostgres)
+	if got := auditHeadLine(t); got != before {
+		t.Errorf("on PostgreSQL: %q, on bbolt: %q", got, before)
+	}
+	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", "")
+	if code, _, errOut := runCLI(t, "audit", "verify"); code == 0 || !strings.Contains(errOut, "ACCESSBOT_AUDIT_KEY_FILE") {
+		t.Errorf("audit verify on PostgreSQL without the key: %d %q", code, errOut)
+	}
+	t.Setenv("ACCESSBOT_AUDIT_KEY_FILE", keyFile)
+
+	t.Setenv("ACCESSBOT_STORE", storeBbolt)
+	t.Setenv("ACCESSBOT_DB_PATH", dir+"/back.db")
+	if code, out, errOut := runCLI(t, "migrate", "--to", "bbolt"); code != 0 {
+		t.Fatalf("migrate --to bbolt: %d %q %q", code, out, errOut)
+	}
+	if got := auditHeadLine(t); got != before {
+		t.Errorf("back on bbolt: %q, first: %q", got, before)
 	}
 }

@@ -62,11 +62,6 @@ func (c Config) checkStore() error {
 		if c.StoreDSN == "" {
 			return errors.New("configuration: ACCESSBOT_STORE=postgres needs ACCESSBOT_STORE_DSN (or ACCESSBOT_STORE_DSN_FILE), the PostgreSQL connection string")
 		}
-		if c.AuditKeyFile != "" {
-			// The PostgreSQL store writes a plain SHA-256 chain: a key
-			// that silently went unused would promise what it does not do.
-			return errors.New("configuration: ACCESSBOT_AUDIT_KEY_FILE is not available with ACCESSBOT_STORE=postgres (its audit chain is plain SHA-256): unset it, or use ACCESSBOT_STORE=bbolt")
-		}
 		return nil
 	}
 	return fmt.Errorf("configuration: ACCESSBOT_STORE=%q: use bbolt or postgres", c.Store)
@@ -78,12 +73,21 @@ func notWithPostgres(what, instead string) error {
 	return fmt.Errorf("%s is not available with ACCESSBOT_STORE=postgres: %s", what, instead)
 }
 
-// openPostgres opens the PostgreSQL store of ACCESSBOT_STORE_DSN. Errors
-// never contain the DSN's password (pgstore.Open leaves it out).
+// openPostgres opens the PostgreSQL store of ACCESSBOT_STORE_DSN, with the
+// audit keys of ACCESSBOT_AUDIT_KEY_FILE when set. Errors never contain
+// the DSN's password (pgstore.Open leaves it out).
 func openPostgres(ctx context.Context, cfg Config) (*pgstore.DB, error) {
+	opts, err := cfg.storeOptions(false)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := pgstore.Open(ctx, cfg.StoreDSN)
+	var pgOpts []pgstore.Option
+	if opts.AuditKey != nil {
+		pgOpts = append(pgOpts, pgstore.AuditKeys(opts.AuditKey, opts.AuditKeys...))
+	}
+	db, err := pgstore.Open(ctx, cfg.StoreDSN, pgOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("ACCESSBOT_STORE_DSN: %w", err)
 	}

@@ -72,9 +72,6 @@ func (db *DB) Import(ctx context.Context, src store.Source) (store.Copied, error
 		if seq != last+1 {
 			return fmt.Errorf("audit record %d follows record %d: the source's log has a gap", seq, last)
 		}
-		if err := store.CheckCopyable(seq, v); err != nil {
-			return err
-		}
 		ev, err := store.DecodeAuditRecord(seq, v)
 		if err != nil {
 			return fmt.Errorf("audit record %d: %w", seq, err)
@@ -126,5 +123,6 @@ func (db *DB) Import(ctx context.Context, src store.Source) (store.Copied, error
 	if err := tx.Commit(ctx); err != nil {
 		return n, fmt.Errorf("import: commit: %w", err)
 	}
+	db.heads.Store(nil)
 	return n, nil
 }

@@ -9,9 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/accessbot/accessbot/store"
 )
 
 // DB is an accessbot store in a PostgreSQL schema. Its methods are safe for
@@ -22,6 +23,8 @@ type DB struct {
 	// current_schema() when opened).
 	schema string
 	cfg    config
+	// chain makes and checks audit records, with the audit keys if any.
+	chain *store.AuditChain
 
 	// outboxSignal wakes the delivery worker: after a local commit that
 	// queued notices, on a notification of another replica's, and on every
@@ -32,6 +35,10 @@ type DB struct {
 
 	// commits counts write transactions committed since Open.
 	commits atomic.Uint64
+	// heads caches the audit and outbox heads as this DB's last commit
+	// left them (nil: unknown), for the next batch to start from without
+	// reading them (see wtx).
+	heads atomic.Pointer[heads]
 	// wmu guards queue and leading.
 	wmu sync.Mutex
 	// queue holds the writes waiting for the next commit, oldest first.
@@ -45,6 +52,8 @@ type DB struct {
 type config struct {
 	pollInterval time.Duration
 	maxConns     int32
+	auditKey     []byte
+	auditKeys    [][]byte
 }
 
 // Option changes how Open sets up a DB.
@@ -72,6 +81,18 @@ func MaxConns(n int32) Option {
 	}
 }
 
+// AuditKeys chains new audit records with HMAC-SHA-256 under key, as the
+// bbolt store does with store.Options.AuditKey, and verifies records
+// made with key or any of older (store.Options.AuditKeys), for rotation:
+// the same records, the same verification. A key has at least 16 bytes.
+// Without it the chain is plain SHA-256, and a store whose last record is
+// keyed is refused at Open.
+func AuditKeys(key []byte, older ...[]byte) Option {
+	return func(c *config) {
+		c.auditKey, c.auditKeys = key, older
+	}
+}
+
 // Open connects to the PostgreSQL database dsn names, applies the
 // migrations it lacks (see doc.go) and starts listening for other
 // replicas' outbox commits. The tables live in the connection's current
@@ -82,6 +103,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	cfg := config{pollInterval: 5 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	chain, err := store.NewAuditChain(store.Options{AuditKey: cfg.auditKey, AuditKeys: cfg.auditKeys})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -95,7 +120,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	db := &DB{pool: pool, cfg: cfg, outboxSignal: make(chan struct{}, 1)}
+	db := &DB{pool: pool, cfg: cfg, chain: chain, outboxSignal: make(chan struct{}, 1)}
 	if err := db.pool.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&db.schema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
@@ -107,6 +132,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: migrate schema %s: %w", db.schema, err)
+	}
+	if err := db.checkLastKey(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: schema %s: %w", db.schema, err)
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	db.stopListen = stop
@@ -254,25 +283,18 @@ func (p *panicValue) Error() string { return fmt.Sprintf("panic: %v", p.value) }
 // write).
 func (db *DB) commit(batch []*pending) {
 	for attempt := 1; len(batch) > 0; {
-		failed := -1
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			t := &wtx{Tx: tx}
-			for i, w := range batch {
-				w.run(ctx, t)
-				var rf refusal
-				if w.err != nil && !errors.As(w.err, &rf) {
-					failed = i
-					return w.err
-				}
-			}
-			return t.finish(ctx)
-		})
+		failed, err := db.runBatch(ctx, batch)
 		cancel()
 		switch {
 		case err == nil:
 			db.commits.Add(1)
 			return
+		case staleHead(err) && attempt < maxAttempts:
+			// Another replica moved the heads: run the batch again on
+			// locked heads.
+			db.heads.Store(nil)
+			attempt++
 		case retryable(err) && attempt < maxAttempts:
 			// Lost to another replica's transaction: run the batch again.
 			attempt++
@@ -289,6 +311,54 @@ func (db *DB) commit(batch []*pending) {
 			return
 		}
 	}
+}
+
+// runBatch runs batch in one transaction on a connection of the pool and
+// commits it, or rolls it back and returns the error and the index of the
+// write that failed (-1 when it is no single write's).
+func (db *DB) runBatch(ctx context.Context, batch []*pending) (failed int, err error) {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Release()
+	t := newWtx(c.Conn(), db.heads.Load(), db.chain)
+	failed = -1
+	err = func() error {
+		for i, w := range batch {
+			t.cur = i
+			w.run(ctx, t)
+			if t.failed >= 0 {
+				// A statement held from an earlier write (or this one)
+				// failed: the error is that write's.
+				if t.failed != i {
+					w.err, w.panicked = nil, nil
+				}
+				return t.failedErr
+			}
+			var rf refusal
+			if w.err != nil && !errors.As(w.err, &rf) {
+				failed = i
+				return w.err
+			}
+		}
+		return t.finish(ctx, true)
+	}()
+	if t.failed >= 0 {
+		failed = t.failed
+		batch[failed].err = t.failedErr
+	}
+	if err != nil {
+		if t.begun {
+			// A broken connection is closed by Release instead.
+			c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		return failed, err
+	}
+	if t.known {
+		db.heads.Store(&heads{t.auditSeq, t.auditHash, t.outboxSeq})
+	}
+	return -1, nil
 }
 
 // run runs w.fn in tx, unless w's caller has given up, and sets w.err. A

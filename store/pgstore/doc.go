@@ -81,13 +81,16 @@
 //
 // audit is the hash-chained audit log: the same records as the bbolt
 // store's audit bucket (store/doc.go), made by the same code
-// (store.EncodeAuditRecord), so the bbolt store's verifier checks both
+// (store.AuditChain), so the bbolt store's verifier checks both
 // (DB.Verify, DB.VerifyAnchor) and records can be copied between the
-// stores as they are. The chain is plain SHA-256; keyed
-// (HMAC) chains are not written here yet. Every append locks the
-// audit_head row (SELECT … FOR UPDATE) until its transaction ends, so
-// appends from every replica form one chain that never forks, and
-// audit_head lets an append start without reading the log.
+// stores as they are. With AuditKeys the chain is HMAC-SHA-256 under the
+// audit key, with rotation, as in the bbolt store; a schema whose last
+// record is keyed is refused without its key. audit_head lets an append
+// start without reading the log; the replicas' appends form one chain
+// that never forks: a batch starts from the heads its DB last committed,
+// or locks audit_head (SELECT … FOR UPDATE) when it does not know them,
+// and writes the head back only if it is still what it started from
+// (see wtx).
 //
 // outbox holds what people must be told of each change, written in the
 // same transaction as the change. Its seq comes from outbox_head, locked
@@ -102,10 +105,11 @@
 // one DB share a transaction, which the first of them to find the
 // committer free commits at once for every write queued at that moment,
 // so a lone write never waits and a burst shares one WAL flush and one
-// turn on the audit head. The first write in the transaction that appends
-// or queues locks audit_head and then outbox_head; the others go on from
-// the heads it read, and the heads are written back once, before the
-// commit. Each write still runs as if alone, after the writes before it:
+// turn on the audit head. The writes go on from the heads the DB's last
+// commit left (or, when it does not know them, that the first write that
+// appends or queues locks, audit_head then outbox_head), and the heads
+// are written back once, conditionally, in the round trip of the COMMIT.
+// Each write still runs as if alone, after the writes before it:
 // a write that fails is left out (the transaction is run again without
 // it, unless it wrote nothing) and gets its own error. Transactions run at
 // read committed; one that fails on a serialization failure or a deadlock

@@ -19,7 +19,7 @@ func (db *DB) Enqueue(ctx context.Context, notices ...approvals.Notice) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := db.write(ctx, func(ctx context.Context, tx *wtx) error { return appendAndQueue(ctx, tx, nil, nil, nil, notices) }); err != nil {
+	if err := db.write(ctx, func(ctx context.Context, tx *wtx) error { return appendAndQueue(ctx, tx, nil, nil, nil, notices, nil) }); err != nil {
 		return err
 	}
 	db.wakeOutbox()
@@ -127,12 +127,7 @@ func (db *DB) RecordDeliveries(ctx context.Context, ds []approvals.Delivery) err
 				FROM unnest($1::bigint[], $2::jsonb[]) AS u(seq, keys)
 				WHERE o.seq = u.seq`, kept, keptKeys)
 		}
-		if b.Len() == 0 {
-			return nil
-		}
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-			return fmt.Errorf("record deliveries: %w", err)
-		}
+		tx.queue(&b, func(err error) error { return fmt.Errorf("record deliveries: %w", err) })
 		return nil
 	})
 }
@@ -156,9 +151,9 @@ func recordRefs(ctx context.Context, tx *wtx, id string, ds []approvals.Delivery
 		return fmt.Errorf("encode request %s: %w", id, err)
 	}
 	// Message references are not indexed: the record alone changes.
-	if _, err := tx.Exec(ctx, `UPDATE requests SET record = $2 WHERE id = $1`, id, v); err != nil {
-		return fmt.Errorf("update request %s: %w", id, err)
-	}
+	var b pgx.Batch
+	b.Queue(`UPDATE requests SET record = $2 WHERE id = $1`, id, v)
+	tx.queue(&b, func(err error) error { return fmt.Errorf("update request %s: %w", id, err) })
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/accessbot/accessbot/approvals"
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/pgstore/pgtest"
 	"github.com/accessbot/accessbot/store/storetest"
 )
 
@@ -30,58 +31,11 @@ import (
 // a message saying how to run them. Each test works in a schema of its own,
 // dropped afterwards.
 
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("ACCESSBOT_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	return defaultTestDSN
-}
-
-// admin connects to the test server for setting up and inspecting it, or
-// skips (fails in CI) when there is none.
-func admin(tb testing.TB) *pgx.Conn {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testDSN())
-	if err != nil {
-		msg := "no PostgreSQL server for the pgstore tests: start PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres) or set ACCESSBOT_TEST_POSTGRES_DSN"
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s: %v", msg, err)
-		}
-		tb.Skipf("%s: %v", msg, err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// newSchema creates an empty schema, dropped at cleanup, and returns a DSN
-// whose connections work in it.
-func newSchema(tb testing.TB) (dsn, schema string) {
-	tb.Helper()
-	conn := admin(tb)
-	var b [6]byte
-	rand.Read(b[:])
-	schema = "accessbot_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(testDSN())
-	if err != nil {
-		tb.Fatalf("ACCESSBOT_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), schema
-}
+var (
+	testDSN   = pgtest.DSN
+	admin     = pgtest.Admin
+	newSchema = pgtest.Schema
+)
 
 func open(tb testing.TB, dsn string, opts ...Option) *DB {
 	tb.Helper()
@@ -416,16 +370,16 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 	dsn, _ := newSchema(t)
 	db := open(t, dsn)
 	ctx := context.Background()
-	tx, err := db.pool.Begin(ctx)
+	c, err := db.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
-	wt := &wtx{Tx: tx}
-	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}); err != nil {
+	defer c.Release()
+	wt := newWtx(c.Conn(), nil, nil)
+	if err := appendAndQueue(ctx, wt, nil, nil, nil, []approvals.Notice{{Ask: []string{"first"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := wt.finish(ctx); err != nil {
+	if err := wt.finish(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -435,7 +389,7 @@ func TestOutboxOrderFollowsCommits(t *testing.T) {
 		t.Fatalf("a second notice committed while the first transaction held the outbox head: %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if _, err := c.Exec(ctx, `COMMIT`); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -757,5 +711,158 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}
 	if err := db.VerifyAnchor(ctx, anchors[2].Hash, 3); err == nil || !strings.Contains(err.Error(), "cut back") {
 		t.Errorf("VerifyAnchor past the cut: %v", err)
+	}
+}
+
+// TestReplicasMoveCachedHeads has two replicas append and queue in turn
+// and then at once: each starts its batches from the heads its own last
+// commit left, which the other has moved, so its write-back or its insert
+// fails, and it runs the batch again on locked heads. The chain stays
+// one, the outbox has no gap, and every write committed once.
+func TestReplicasMoveCachedHeads(t *testing.T) {
+	dsn, _ := newSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	appendOn := func(db *DB, i int) error {
+		ev := approvals.Event{Time: at.Add(time.Duration(i) * time.Second), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor, Detail: fmt.Sprint(i)}
+		return db.AppendEvent(ctx, ev, approvals.Notice{At: ev.Time, Event: &ev})
+	}
+	const turns, burst = 6, 40
+	n := 0
+	for i := range turns {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		if err := appendOn(db, n); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	var wg sync.WaitGroup
+	for i := range burst {
+		db := a
+		if i%2 == 1 {
+			db = b
+		}
+		wg.Go(func() {
+			if err := appendOn(db, turns+i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	n += burst
+	res, err := b.Verify(ctx)
+	if err != nil || res.Count != uint64(n) {
+		t.Fatalf("Verify: %+v, %v; want %d records", res, err, n)
+	}
+	seen := map[string]bool{}
+	if err := a.Events(ctx, func(ev approvals.Event) error {
+		if seen[ev.Detail] {
+			t.Errorf("event %s appended twice", ev.Detail)
+		}
+		seen[ev.Detail] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := a.Notices(ctx, 0, 2*n)
+	if err != nil || len(ns) != n {
+		t.Fatalf("%d notices, %v; want %d", len(ns), err, n)
+	}
+	for i, no := range ns {
+		if no.Seq != uint64(i+1) {
+			t.Fatalf("notice %d has seq %d: the outbox has a gap", i, no.Seq)
+		}
+	}
+}
+
+// TestKeyedChain chains the audit log with HMAC-SHA-256 under an audit
+// key, rotates the key, and checks what the bbolt store checks: Verify
+// and VerifyAnchor pass with the keys, a store without the key is
+// refused, and a chain recomputed from some record on without the key is
+// caught.
+func TestKeyedChain(t *testing.T) {
+	dsn, schema := newSchema(t)
+	ctx := context.Background()
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	at := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	appendN := func(db *DB, from, n int) {
+		for i := range n {
+			ev := approvals.Event{Time: at.Add(time.Duration(from+i) * time.Minute), Action: approvals.ActionPolicyLoaded, Actor: approvals.SystemActor}
+			if err := db.AppendEvent(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db, err := Open(ctx, dsn, AuditKeys(k1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(db, 0, 2)
+	db.Close()
+	if _, err := Open(ctx, dsn); err == nil || !strings.Contains(err.Error(), "ACCESSBOT_AUDIT_KEY_FILE") {
+		t.Errorf("Open of a keyed log without the key: %v", err)
+	}
+	if _, err := Open(ctx, dsn, AuditKeys(k2)); err == nil || !strings.Contains(err.Error(), "not among the keys given") {
+		t.Errorf("Open of a keyed log with another key only: %v", err)
+	}
+	if _, err := Open(ctx, dsn, AuditKeys(k1[:8])); err == nil {
+		t.Error("Open with a key of 8 bytes: no error")
+	}
+	db = open(t, dsn, AuditKeys(k2, k1)) // rotated
+	appendN(db, 2, 2)
+	res, err := db.Verify(ctx)
+	if err != nil || res.Count != 4 || res.KeyedFrom != 1 {
+		t.Fatalf("Verify = %+v, %v; want 4 records keyed from 1", res, err)
+	}
+	if err := db.VerifyAnchor(ctx, res.Head, res.Count); err != nil {
+		t.Errorf("VerifyAnchor: %v", err)
+	}
+	// The records are the bbolt store's: its verifier, with the keys,
+	// passes them, and without them refuses the first.
+	chain, err := store.NewAuditChain(store.Options{AuditKey: k2, AuditKeys: [][]byte{k1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf := chain.Verifier()
+	if err := db.AuditRecords(ctx, vf.Check); err != nil || vf.Result() != res {
+		t.Errorf("store verifier with the keys: %+v, %v; want %+v", vf.Result(), err, res)
+	}
+	if err := db.AuditRecords(ctx, store.NewAuditVerifier().Check); err == nil || !strings.Contains(err.Error(), "audit record 1 is keyed") {
+		t.Errorf("store verifier without the keys: %v", err)
+	}
+
+	// Recompute records 3 and 4, and the head, with plain SHA-256.
+	conn := admin(t)
+	var prev string
+	for seq := uint64(1); seq <= 4; seq++ {
+		var v []byte
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT record FROM %s.audit WHERE seq = $1`, schema), int64(seq)).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := store.DecodeAuditRecord(seq, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq <= 2 {
+			prev = ev.Hash
+			continue
+		}
+		v, prev, err = store.EncodeAuditRecord(ev, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s.audit SET record = $2 WHERE seq = $1`, schema), int64(seq), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`UPDATE %s.audit_head SET hash = $1`, schema), prev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Verify(ctx); err == nil || !strings.Contains(err.Error(), "audit record 3 is not keyed, but record 2 before it is") {
+		t.Errorf("Verify of a chain recomputed without the key: %v", err)
 	}
 }

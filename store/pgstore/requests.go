@@ -45,10 +45,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *approvals.Request, ev approv
 		b.Queue(`INSERT INTO requests (id, requester, resource, status, revoke_due, record) VALUES ($1, $2, $3, $4, $5, $6)`,
 			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v)
 		reindexGrant(&b, nil, r)
-		if err := appendAndQueue(ctx, tx, &b, []approvals.Event{ev}, r, notices); err != nil {
-			return insertError(r, err)
-		}
-		return nil
+		return appendAndQueue(ctx, tx, &b, []approvals.Event{ev}, r, notices, func(err error) error { return insertError(r, err) })
 	})
 	if errors.Is(err, errOpenConflict) {
 		return db.conflict(ctx, r)
@@ -142,11 +139,14 @@ func (db *DB) Transition(ctx context.Context, id string, fn func(r *approvals.Re
 		b.Queue(`UPDATE requests SET requester = $2, resource = $3, status = $4, revoke_due = $5, record = $6 WHERE id = $1`,
 			r.ID, r.Requester, r.Resource, string(r.Status), revokeDue(r), v)
 		reindexGrant(&b, old, r)
-		if err := appendAndQueue(ctx, tx, &b, change.Events, r, change.Notices); err != nil {
+		err = appendAndQueue(ctx, tx, &b, change.Events, r, change.Notices, func(err error) error {
 			if code, constraint := pgCode(err); code == "23505" && constraint == "requests_open" {
 				out = r
 				return fnError{errOpenConflict}
 			}
+			return fmt.Errorf("update request %s: %w", id, err)
+		})
+		if err != nil {
 			return fmt.Errorf("update request %s: %w", id, err)
 		}
 		queued = len(change.Notices) > 0
@@ -175,9 +175,9 @@ func (db *DB) UpdateRequest(ctx context.Context, id string, fn func(r *approvals
 
 // lockRequest reads request id and locks its row until tx ends. Not
 // finding it is a refusal: nothing was written.
-func lockRequest(ctx context.Context, tx pgx.Tx, id string) (*approvals.Request, error) {
+func lockRequest(ctx context.Context, tx *wtx, id string) (*approvals.Request, error) {
 	var v []byte
-	err := tx.QueryRow(ctx, `SELECT record FROM requests WHERE id = $1 FOR UPDATE`, id).Scan(&v)
+	err := tx.queryRow(ctx, []any{&v}, `SELECT record FROM requests WHERE id = $1 FOR UPDATE`, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, refusal{notFound(id)}
 	}
