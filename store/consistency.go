@@ -2,16 +2,10 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/maphash"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -56,19 +50,44 @@ type expected struct {
 	// sets says, for each of setIndexes in order, whether it holds the
 	// request.
 	sets [len(setIndexes)]bool
+	// buf holds the keys.
+	buf []byte
 }
 
-func expect(r *approvals.Request) expected {
+func expect(r *approvals.Request) expected { return expectIn(r, nil) }
+
+// expectIn is expect writing the keys into buf, from its start, which
+// it grows when it must: the keys are valid until buf is written again.
+func expectIn(r *approvals.Request, buf []byte) expected {
 	var e expected
+	buf = buf[:0]
+	var at [5]int // ends of open, revoke, grant and gval in buf, from 1
 	if r.Status.Open() {
-		e.open = openKey(r.Requester, r.Resource)
+		buf = appendOpenKey(buf, r.Requester, r.Resource)
 	}
-	if due, ok := r.RevokeDueAt(); ok {
-		e.revoke = revokeKey(due, r.ID)
+	at[1] = len(buf)
+	due, revoke := r.RevokeDueAt()
+	if revoke {
+		buf = appendRevokeKey(buf, due, r.ID)
 	}
-	if !r.GrantedAt.IsZero() {
-		e.grant, e.gval = grantKey(r.Resource, r.GrantedAt, r.ID), grantValue(r)
+	at[2] = len(buf)
+	granted := !r.GrantedAt.IsZero()
+	if granted {
+		buf = appendGrantKey(buf, r.Resource, r.GrantedAt, r.ID)
+		at[3] = len(buf)
+		buf = appendGrantValue(buf, r)
+		at[4] = len(buf)
 	}
+	if r.Status.Open() {
+		e.open = buf[:at[1]:at[1]]
+	}
+	if revoke {
+		e.revoke = buf[at[1]:at[2]:at[2]]
+	}
+	if granted {
+		e.grant, e.gval = buf[at[2]:at[3]:at[3]], buf[at[3]:at[4]:at[4]]
+	}
+	e.buf = buf
 	for i, ix := range setIndexes {
 		e.sets[i] = ix.holds(r)
 	}
@@ -398,13 +417,17 @@ func setProvider(p string, n int) func(tx *bbolt.Tx) error {
 
 // compareLog reports where r's record disagrees with s, the log's state of
 // it.
-func (c *checker) compareLog(r *approvals.Request, s logState) {
+func (c *checker) compareLog(r *approvals.Request, s logState) { compareLog(r, s, c.report) }
+
+// compareLog reports to report where r's record disagrees with s, the
+// log's state of it.
+func compareLog(r *approvals.Request, s logState, report func(Disagreement)) {
 	if r.Status != s.status {
-		c.report(Disagreement{RequestID: r.ID, Seq: s.seq,
+		report(Disagreement{RequestID: r.ID, Seq: s.seq,
 			Text: fmt.Sprintf("request %s: status %s in the record, %s in the log (event %d)", r.ID, r.Status, s.status, s.seq)})
 	}
 	if got := nanos(r.ExpiresAt); got != s.expiry {
-		c.report(Disagreement{RequestID: r.ID, Seq: s.seq,
+		report(Disagreement{RequestID: r.ID, Seq: s.seq,
 			Text: fmt.Sprintf("request %s: expiry %s in the record, %s in the log (event %d)", r.ID, expiryText(got), expiryText(s.expiry), s.seq)})
 	}
 }
@@ -507,273 +530,6 @@ func logStateText(s logState, ok bool) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("%s, expiry %s (event %d)", s.status, expiryText(s.expiry), s.seq)
-}
-
-// CheckOpen is the check of CheckState that a start can afford: it reads
-// the requests the open, revokes_by_time and resume indexes name (open
-// requests, grants in force and requests to resume), compares each with
-// the log's state of it kept in request_log, checks their index entries
-// and the stray keys of those indexes, and the providers_in_use counts.
-// Its cost follows the number of open requests, not the history. Grants
-// that ended, and a request that the record and its indexes all show as
-// closed, are left to CheckState.
-//
-// It holds little: the IDs to read, a hash of each index entry the
-// records imply, the grant keys, and the records of one batch at a time,
-// decoded on every core. Every bucket is read in key order, so that each
-// page is read once: the records and request_log in ID order, the open,
-// revokes_by_time and resume indexes walked once and matched with the
-// hashes, and the grant keys looked up sorted. The pages of the file it
-// read are unmapped as it goes (releasePages), so the resident size stays
-// that of a batch however many requests are open.
-func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return db.view(func(tx *bbolt.Tx) error {
-		defer releasePages(tx)
-		c := newChecker(tx, fn)
-		if !c.v3 {
-			return errors.New("check open requests: the file has schema 1 or 2 (opened read-only); open it for writing to migrate it")
-		}
-		ids, err := namedIDs(tx)
-		if err != nil {
-			return err
-		}
-		releasePages(tx)
-
-		seed := maphash.MakeSeed()
-		var wantOpen, wantRevoke []hashed
-		var wantSets [len(setIndexes)][]hashed
-		var grants []grantWant
-		requests, rlog := tx.Bucket(bucketRequests), tx.Bucket(bucketRequestLog)
-		decoded := make([]*approvals.Request, checkBatch)
-		for at := 0; at < len(ids); at += checkBatch {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			batch := ids[at:min(at+checkBatch, len(ids))]
-			if err := decodeBatch(requests, batch, decoded); err != nil {
-				return err
-			}
-			for i, id := range batch {
-				r := decoded[i]
-				decoded[i] = nil
-				if r == nil {
-					continue // its keys are stray, found below
-				}
-				if s, ok := decodeLogState(rlog.Get([]byte(id))); ok {
-					c.compareLog(r, s)
-				} else {
-					c.report(Disagreement{RequestID: id, Index: "request_log",
-						Text: fmt.Sprintf("request %s: no state in request_log, the log's view of each request (run accessbot audit verify)", id)})
-				}
-				if r.Status.Open() {
-					c.providers[r.Provider]++
-				}
-				e := expect(r)
-				n := uint32(at + i)
-				if e.open != nil {
-					wantOpen = append(wantOpen, hashed{entryHash(seed, e.open, []byte(id)), n})
-				}
-				if e.revoke != nil {
-					wantRevoke = append(wantRevoke, hashed{entryHash(seed, e.revoke, nil), n})
-				}
-				for j, in := range e.sets {
-					if in {
-						wantSets[j] = append(wantSets[j], hashed{entryHash(seed, []byte(id), nil), n})
-					}
-				}
-				if e.grant != nil {
-					grants = append(grants, grantWant{e.grant, e.gval, n})
-				}
-			}
-			releasePages(tx)
-		}
-		decoded = nil
-
-		// The grant keys, looked up in key order.
-		slices.SortFunc(grants, func(a, b grantWant) int { return bytes.Compare(a.key, b.key) })
-		gb := tx.Bucket(bucketGrants)
-		for i, g := range grants {
-			if v := gb.Get(g.key); v == nil || !bytes.Equal(v, g.val) {
-				if r, err := getRequest(tx, ids[g.n]); err == nil {
-					c.checkGrant(tx, r, expect(r))
-				}
-			}
-			if i%checkBatch == checkBatch-1 {
-				releasePages(tx)
-			}
-		}
-		grants = nil
-		releasePages(tx)
-
-		type walk struct {
-			name   string
-			bucket []byte
-			wants  []hashed
-			miss   []want
-		}
-		walks := []walk{{name: "open", bucket: bucketOpen, wants: wantOpen}, {name: "revokes_by_time", bucket: bucketRevokes, wants: wantRevoke}}
-		for j, ix := range setIndexes {
-			if tx.Bucket(ix.bucket) != nil {
-				walks = append(walks, walk{name: ix.name, bucket: ix.bucket, wants: wantSets[j]})
-			}
-		}
-		for j := range walks {
-			w := &walks[j]
-			miss, err := c.matchHashed(tx, seed, w.name, w.bucket, w.wants, ids)
-			if err != nil {
-				return err
-			}
-			w.miss = miss
-		}
-		for _, w := range walks {
-			for _, m := range w.miss {
-				c.missing(tx, w.name, m)
-			}
-		}
-		c.reportStray(tx)
-		return c.checkProviders(tx)
-	})
-}
-
-// hashed is an index entry a record implies, by the hash of its key and
-// value, and the record, by its place among the IDs read.
-type hashed struct {
-	hash uint64
-	n    uint32
-}
-
-// grantWant is the grants_by_resource entry a record implies.
-type grantWant struct {
-	key, val []byte
-	n        uint32
-}
-
-// entryHash hashes an index key and its value, unambiguously.
-func entryHash(seed maphash.Seed, k, v []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(k)))
-	h.Write(n[:])
-	h.Write(k)
-	h.Write(v)
-	return h.Sum64()
-}
-
-// matchHashed walks index bucket once, matching each entry with the
-// hashes of the entries the records imply: an entry no record implies is
-// remembered as stray, and the records whose entry the index lacks are
-// returned, read again for the report. The value of an index entry is
-// part of its hash only in open, which names the request.
-func (c *checker) matchHashed(tx *bbolt.Tx, seed maphash.Seed, index string, bucket []byte, wants []hashed, ids []string) ([]want, error) {
-	slices.SortFunc(wants, func(a, b hashed) int { return cmp.Compare(a.hash, b.hash) })
-	found := make([]bool, len(wants))
-	cur := tx.Bucket(bucket).Cursor()
-	n := 0
-	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		var h uint64
-		if index == "open" {
-			h = entryHash(seed, k, v)
-		} else {
-			h = entryHash(seed, k, nil)
-		}
-		i, ok := slices.BinarySearchFunc(wants, h, func(w hashed, h uint64) int { return cmp.Compare(w.hash, h) })
-		if ok && !found[i] {
-			found[i] = true
-		} else {
-			c.addStray(keyID(index, k, v), index, k)
-		}
-		if n++; n%(4*checkBatch) == 0 {
-			releasePages(tx)
-		}
-	}
-	var miss []want
-	for i, w := range wants {
-		if found[i] {
-			continue
-		}
-		id := ids[w.n]
-		r, err := getRequest(tx, id)
-		if err != nil {
-			return nil, err
-		}
-		e := expect(r)
-		key := []byte(id) // a set index
-		switch index {
-		case "open":
-			key = e.open
-		case "revokes_by_time":
-			key = e.revoke
-		}
-		miss = append(miss, want{key, id, r.Status})
-	}
-	releasePages(tx)
-	return miss, nil
-}
-
-// checkBatch is how many records CheckOpen decodes at a time.
-const checkBatch = 1024
-
-// namedIDs returns the IDs of the requests the open, revokes_by_time and
-// resume indexes name, sorted, each once.
-func namedIDs(tx *bbolt.Tx) ([]string, error) {
-	var ids []string
-	add := func(id []byte) {
-		if ids = append(ids, string(id)); len(ids)%(4*checkBatch) == 0 {
-			releasePages(tx)
-		}
-	}
-	if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error { add(v); return nil }); err != nil {
-		return nil, err
-	}
-	if err := tx.Bucket(bucketRevokes).ForEach(func(k, _ []byte) error {
-		if len(k) >= 8 {
-			add(k[8:])
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if err := tx.Bucket(bucketResume).ForEach(func(k, _ []byte) error { add(k); return nil }); err != nil {
-		return nil, err
-	}
-	slices.Sort(ids)
-	return slices.Clip(slices.Compact(ids)), nil
-}
-
-// decodeBatch reads the records of ids from requests (nil for one that is
-// not there) into out, decoding them on every core. The values stay in
-// the file's mapping, which the open transaction keeps valid; only this
-// goroutine calls into bbolt.
-func decodeBatch(requests *bbolt.Bucket, ids []string, out []*approvals.Request) error {
-	vals := make([][]byte, len(ids))
-	for i, id := range ids {
-		vals[i] = requests.Get([]byte(id))
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(ids))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(ids); i += workers {
-				if vals[i] == nil {
-					out[i] = nil
-					continue
-				}
-				r, err := indexedRequest([]byte(ids[i]), vals[i])
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				out[i] = r
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // want is an index key a record implies.

@@ -505,15 +505,23 @@ func seqKey(seq uint64) []byte {
 
 // openKey returns the key of the open index for requester and resource.
 func openKey(requester, resource string) []byte {
-	k := make([]byte, 0, len(requester)+1+len(resource))
-	k = append(k, requester...)
-	k = append(k, 0)
-	return append(k, resource...)
+	return appendOpenKey(make([]byte, 0, len(requester)+1+len(resource)), requester, resource)
+}
+
+func appendOpenKey(dst []byte, requester, resource string) []byte {
+	dst = append(dst, requester...)
+	dst = append(dst, 0)
+	return append(dst, resource...)
 }
 
 // revokeKey returns the key of the revoke index for a revoke due at due.
 func revokeKey(due time.Time, id string) []byte {
-	return append(timeKey(due), id...)
+	return appendRevokeKey(make([]byte, 0, 8+len(id)), due, id)
+}
+
+func appendRevokeKey(dst []byte, due time.Time, id string) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, nanos(due))
+	return append(dst, id...)
 }
 
 // grantPrefix returns the prefix of every grants_by_resource key of resource.
@@ -525,7 +533,12 @@ func grantPrefix(resource string) []byte {
 
 // grantKey returns the key of the grant index for a grant made at granted.
 func grantKey(resource string, granted time.Time, id string) []byte {
-	k := grantPrefix(resource)
-	k = binary.BigEndian.AppendUint64(k, nanos(granted))
-	return append(k, id...)
+	return appendGrantKey(make([]byte, 0, len(resource)+1+8+len(id)), resource, granted, id)
+}
+
+func appendGrantKey(dst []byte, resource string, granted time.Time, id string) []byte {
+	dst = append(dst, resource...)
+	dst = append(dst, 0)
+	dst = binary.BigEndian.AppendUint64(dst, nanos(granted))
+	return append(dst, id...)
 }

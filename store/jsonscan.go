@@ -74,21 +74,13 @@ func skipValue(data []byte, i int) (int, error) {
 	}
 	switch data[i] {
 	case '"':
-		for j := i + 1; j < len(data); j++ {
-			switch data[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
-			}
-		}
-		return 0, fmt.Errorf("JSON: unterminated string at byte %d", i)
+		return skipString(data, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(data); j++ {
 			switch data[j] {
 			case '"':
-				end, err := skipValue(data, j)
+				end, err := skipString(data, j)
 				if err != nil {
 					return 0, err
 				}
@@ -104,13 +96,42 @@ func skipValue(data []byte, i int) (int, error) {
 		return 0, fmt.Errorf("JSON: unterminated value at byte %d", i)
 	}
 	j := i
-	for j < len(data) && bytes.IndexByte([]byte(",}] \t\r\n"), data[j]) < 0 {
+	for j < len(data) && !endsScalar(data[j]) {
 		j++
 	}
 	if j == i {
 		return 0, fmt.Errorf("JSON: value expected at byte %d", i)
 	}
 	return j, nil
+}
+
+// endsScalar reports whether c ends a number, true, false or null.
+func endsScalar(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
+}
+
+// skipString returns the end of the JSON string that starts at i: the
+// first quote after it that an odd run of backslashes does not escape.
+func skipString(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		k := bytes.IndexByte(data[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		b := j - 1
+		for b > i && data[b] == '\\' {
+			b--
+		}
+		if (j-1-b)%2 == 0 {
+			return j + 1, nil
+		}
+	}
+	return 0, fmt.Errorf("JSON: unterminated string at byte %d", i)
 }
 
 // jsonString returns the string a raw JSON value holds ("" for null).
@@ -125,6 +146,9 @@ func jsonString(raw []byte) (string, error) {
 
 // jsonTime returns the instant a raw JSON value holds (zero for null).
 func jsonTime(raw []byte) (time.Time, error) {
+	if t, ok := utcTime(raw); ok {
+		return t, nil
+	}
 	s, err := jsonString(raw)
 	if err != nil || s == "" {
 		return time.Time{}, err
@@ -136,4 +160,57 @@ func jsonTime(raw []byte) (time.Time, error) {
 func nonEmpty(raw []byte) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 2 && (t[0] == '[' || t[0] == '{')
+}
+
+// utcTime reads the form encoding/json gives a UTC time.Time, quoted
+// "2006-01-02T15:04:05.999999999Z", without time.Parse, which costs more
+// than the rest of reading a record; ok is false for any other form,
+// which jsonTime leaves to time.Parse.
+func utcTime(raw []byte) (t time.Time, ok bool) {
+	if len(raw) < 22 || raw[0] != '"' || raw[len(raw)-1] != '"' || raw[len(raw)-2] != 'Z' {
+		return time.Time{}, false
+	}
+	b := raw[1 : len(raw)-2] // 2006-01-02T15:04:05[.999999999]
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(s []byte) (int, bool) {
+		n := 0
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(b[0:4])
+	month, ok2 := num(b[5:7])
+	day, ok3 := num(b[8:10])
+	hour, ok4 := num(b[11:13])
+	minute, ok5 := num(b[14:16])
+	sec, ok6 := num(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if frac := b[19:]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		n, ok := num(frac[1:])
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			n *= 10
+		}
+		nsec = n
+	}
+	t = time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // 31 April and the like: time.Parse says why
+	}
+	return t, true
 }

@@ -482,8 +482,12 @@ func reindexGrant(tx *bbolt.Tx, old, cur *approvals.Request) error {
 // grantValue is the grants_by_resource value of r: empty while the grant
 // lasts, the end instant once it has ended.
 func grantValue(r *approvals.Request) []byte {
+	return appendGrantValue([]byte{}, r)
+}
+
+func appendGrantValue(dst []byte, r *approvals.Request) []byte {
 	if r.EndedAt.IsZero() {
-		return []byte{}
+		return dst
 	}
-	return timeKey(r.EndedAt)
+	return binary.BigEndian.AppendUint64(dst, nanos(r.EndedAt))
 }

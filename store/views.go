@@ -15,14 +15,24 @@ import (
 // record has some), which is enough for Status.Open, RevokeDueAt and
 // NeedsResume. Extensions are decoded only when the record has some.
 func indexedRequest(id, v []byte) (*approvals.Request, error) {
-	r := &approvals.Request{ID: string(id)}
+	r := &approvals.Request{}
+	if err := readIndexed(r, string(id), v, jsonString); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// readIndexed is indexedRequest into r, which it resets first; name reads
+// the requester, resource, provider and status strings.
+func readIndexed(r *approvals.Request, id string, v []byte, name func(raw []byte) (string, error)) error {
+	*r = approvals.Request{ID: id}
 	var err error
 	set := func(e error) {
 		if err == nil && e != nil {
 			err = e
 		}
 	}
-	str := func(raw []byte) string { s, e := jsonString(raw); set(e); return s }
+	str := func(raw []byte) string { s, e := name(raw); set(e); return s }
 	tm := func(raw []byte) time.Time { t, e := jsonTime(raw); set(e); return t }
 	perr := eachMember(v, func(name, raw []byte) {
 		switch string(name) {
@@ -62,10 +72,30 @@ func indexedRequest(id, v []byte) (*approvals.Request, error) {
 		err = perr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decode request %s: %w", id, err)
+		return fmt.Errorf("decode request %s: %w", id, err)
 	}
-	return r, nil
+	return nil
 }
+
+// names keeps one copy of each string it is asked for: the check of
+// every open request reads the same few resource, provider and status
+// names, and its requesters, over and over.
+type names map[string]string
+
+// read is jsonString, returning the copy kept.
+func (n names) read(raw []byte) (string, error) {
+	if s, ok := n[string(raw)]; ok {
+		return s, nil
+	}
+	s, err := jsonString(raw)
+	if err == nil && len(n) < maxNames {
+		n[string(raw)] = s
+	}
+	return s, err
+}
+
+// maxNames bounds a names: requesters are many.
+const maxNames = 4096
 
 // eventView is what the state checks read of an audit event.
 type eventView struct {
