@@ -207,16 +207,23 @@ func migrate(tx *bbolt.Tx, from string) error {
 
 // eachOpen calls fn with each request the open index names, in ID order.
 // A request that cannot be read is skipped: the state check reports it.
+// The pages read are unmapped as it goes (releasePages): a migration is
+// written from the heap, never through the file's mapping.
 func eachOpen(tx *bbolt.Tx, fn func(r *approvals.Request) error) error {
 	var ids []string
 	if err := tx.Bucket(bucketOpen).ForEach(func(_, v []byte) error {
-		ids = append(ids, string(v))
+		if ids = append(ids, string(v)); len(ids)%checkBatch == 0 {
+			releasePages(tx)
+		}
 		return nil
 	}); err != nil {
 		return err
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
+	for i, id := range ids {
+		if i%checkBatch == checkBatch-1 {
+			releasePages(tx)
+		}
 		r, err := getRequest(tx, id)
 		if err != nil {
 			continue
