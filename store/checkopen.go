@@ -94,31 +94,36 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 		}
 		grants = grantKeys{}
 
-		type walk struct {
-			name   string
-			bucket []byte
-			wants  []hashed
-			miss   []want
-		}
-		walks := []walk{{name: "open", bucket: bucketOpen, wants: wants[0]}, {name: "revokes_by_time", bucket: bucketRevokes, wants: wants[1]}}
+		// The indexes are walked at once, one per core at a time; what
+		// they found is reported here, in order.
+		walks := []*indexWalk{{name: "open", bucket: bucketOpen, wants: wants[0]}, {name: "revokes_by_time", bucket: bucketRevokes, wants: wants[1]}}
 		for j, ix := range setIndexes {
-			walks = append(walks, walk{name: ix.name, bucket: ix.bucket, wants: wants[2+j]})
+			if tx.Bucket(ix.bucket) != nil { // a file of an older schema, opened read-only, lacks it
+				walks = append(walks, &indexWalk{name: ix.name, bucket: ix.bucket, wants: wants[2+j]})
+			}
 		}
-		r := pf.reader()
-		for j := range walks {
-			w := &walks[j]
-			if tx.Bucket(w.bucket) == nil {
-				continue // a file of an older schema, opened read-only
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, w := range walks {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				w.err = w.match(pf.reader(), seed)
+			})
+		}
+		wg.Wait()
+		for _, w := range walks {
+			if w.err != nil {
+				return w.err
 			}
-			miss, err := c.matchHashed(tx, r, seed, w.name, w.bucket, w.wants, ids)
-			if err != nil {
-				return err
+			for _, st := range w.stray {
+				c.addStray(st.id, w.name, st.key)
 			}
-			w.miss, w.wants = miss, nil
 		}
 		for _, w := range walks {
-			for _, m := range w.miss {
-				c.missing(tx, w.name, m)
+			for _, h := range w.missing {
+				if err := c.missingEntry(tx, w.name, ids[h.n]); err != nil {
+					return err
+				}
 			}
 		}
 		c.reportStray(tx)
@@ -322,53 +327,71 @@ func entryHash(seed maphash.Seed, k, v []byte) uint64 {
 	return h.Sum64()
 }
 
-// matchHashed walks index bucket once, matching each entry with the
-// hashes of the entries the records imply: an entry no record implies is
-// remembered as stray, and the records whose entry the index lacks are
-// returned, read again for the report. The value of an index entry is
-// part of its hash only in open, which names the request.
-func (c *checker) matchHashed(tx *bbolt.Tx, r *pageReader, seed maphash.Seed, index string, bucket []byte, wants []hashed, ids []string) ([]want, error) {
-	slices.SortFunc(wants, func(a, b hashed) int { return cmp.Compare(a.hash, b.hash) })
-	found := make([]bool, len(wants))
-	err := r.each(bucket, func(k, v []byte) error {
+// indexWalk is the walk of one index of CheckOpen: the hashes of the
+// entries the records imply, and what the walk found: the entries no
+// record implies (stray) and the implied entries it lacks (missing).
+type indexWalk struct {
+	name    string
+	bucket  []byte
+	wants   []hashed
+	stray   []strayEntry
+	missing []hashed
+	err     error
+}
+
+// strayEntry is an index key no record implies, and the request it names.
+type strayEntry struct {
+	id  string
+	key []byte
+}
+
+// match walks the index once, matching each entry with the hashes of the
+// entries the records imply. The value of an index entry is part of its
+// hash only in open, which names the request.
+func (w *indexWalk) match(r *pageReader, seed maphash.Seed) error {
+	slices.SortFunc(w.wants, func(a, b hashed) int { return cmp.Compare(a.hash, b.hash) })
+	found := make([]bool, len(w.wants))
+	err := r.each(w.bucket, func(k, v []byte) error {
 		var h uint64
-		if index == "open" {
+		if w.name == "open" {
 			h = entryHash(seed, k, v)
 		} else {
 			h = entryHash(seed, k, nil)
 		}
-		i, ok := slices.BinarySearchFunc(wants, h, func(w hashed, h uint64) int { return cmp.Compare(w.hash, h) })
+		i, ok := slices.BinarySearchFunc(w.wants, h, func(w hashed, h uint64) int { return cmp.Compare(w.hash, h) })
 		if ok && !found[i] {
 			found[i] = true
 		} else {
-			c.addStray(keyID(index, k, v), index, k)
+			w.stray = append(w.stray, strayEntry{keyID(w.name, k, v), bytes.Clone(k)})
 		}
 		return nil
 	})
+	for i, h := range w.wants {
+		if !found[i] {
+			w.missing = append(w.missing, h)
+		}
+	}
+	w.wants = nil
+	return err
+}
+
+// missingEntry reports that the index entry of request id in index is
+// not there, reading the record again for the report.
+func (c *checker) missingEntry(tx *bbolt.Tx, index, id string) error {
+	rq, err := getRequest(tx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var miss []want
-	for i, w := range wants {
-		if found[i] {
-			continue
-		}
-		id := ids[w.n]
-		rq, err := getRequest(tx, id)
-		if err != nil {
-			return nil, err
-		}
-		e := expect(rq)
-		key := []byte(id) // a set index
-		switch index {
-		case "open":
-			key = e.open
-		case "revokes_by_time":
-			key = e.revoke
-		}
-		miss = append(miss, want{key, id, rq.Status})
+	e := expect(rq)
+	key := []byte(id) // a set index
+	switch index {
+	case "open":
+		key = e.open
+	case "revokes_by_time":
+		key = e.revoke
 	}
-	return miss, nil
+	c.missing(tx, index, want{key, id, rq.Status})
+	return nil
 }
 
 // namedIDs returns the IDs of the requests the open, revokes_by_time and
