@@ -79,8 +79,10 @@
 // the log gives the request, the number of its last event and the expiry
 // that event carries (every such event is made from the request as
 // changed). A start compares each open request with it (CheckOpen), which
-// costs a read per open request and none of the history; `accessbot audit
-// verify` replays the log itself (CheckState) and checks request_log too.
+// costs a read per open request and none of the history, and reads the
+// pages with pread rather than through bbolt's mapping so that they do not
+// stay resident (pagefile.go); `accessbot audit verify` replays the log
+// itself (CheckState) and checks request_log too.
 //
 // Writes are group-committed: concurrent writes share one bbolt write
 // transaction (one commit, one pair of fsyncs), which the first of them to
