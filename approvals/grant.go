@@ -461,19 +461,88 @@ func (s *Service) Resume(ctx context.Context) error {
 		return fmt.Errorf("read requests to resume: %w", err)
 	}
 	for _, r := range rs {
-		id := r.ID
-		switch {
-		case r.Status == StatusApproved || r.Status == StatusGranting:
-			s.log.Info("resuming interrupted grant", "request_id", id, "status", r.Status)
-			s.background(ctx, func(ctx context.Context) { s.grant(ctx, id) })
-		case r.Status == StatusPending && len(r.Asked) == 0 && len(r.Messages) == 0:
-			s.background(ctx, func(ctx context.Context) { s.ask(ctx, id) })
-		case r.Status == StatusActive && r.PendingExtension() != nil && len(r.PendingExtension().Asked) == 0 && len(r.PendingExtension().Messages) == 0:
-			round := len(r.Extensions) - 1
-			s.background(ctx, func(ctx context.Context) { s.askExtension(ctx, id, round) })
+		s.resume(ctx, r)
+	}
+	return nil
+}
+
+// ResumeStalled takes up, like Resume, the requests whose next step was
+// interrupted, but only those whose last step is older than any replica
+// could still be working on it (StallAfter): the leader of several
+// replicas runs it with each sweep. A replica that crashed between an
+// approval and the grant's outcome would otherwise leave the access
+// granted at the provider, with no expiry recorded and so never revoked,
+// until leadership next changed.
+func (s *Service) ResumeStalled(ctx context.Context) error {
+	rs, err := s.store.NeedingResume(ctx)
+	if err != nil {
+		return fmt.Errorf("read requests to resume: %w", err)
+	}
+	now := s.now()
+	for _, r := range rs {
+		if since, ok := lastStep(r); ok && now.Sub(since) >= s.StallAfter() {
+			s.resume(ctx, r)
 		}
 	}
 	return nil
+}
+
+// StallAfter is how long after its last step a request needing resuming
+// is taken to be abandoned: longer than a grant can take, its provider
+// calls and their retries, then the undo of a failed one with its own.
+func (s *Service) StallAfter() time.Duration {
+	call := time.Duration(s.attempts)*s.callTimeout + time.Duration(s.attempts-1)*time.Minute
+	return 2*call + time.Minute
+}
+
+// lastStep returns when r took the step after which it needs resuming.
+func lastStep(r *Request) (time.Time, bool) {
+	switch r.Status {
+	case StatusApproved:
+		return r.DecidedAt, !r.DecidedAt.IsZero()
+	case StatusGranting:
+		return r.GrantStartedAt, !r.GrantStartedAt.IsZero()
+	case StatusPending:
+		return r.CreatedAt, true
+	}
+	return time.Time{}, false // an extension never asked for: Resume's, at start
+}
+
+// resume takes up r's interrupted step in the background, unless it is
+// being taken up already.
+func (s *Service) resume(ctx context.Context, r *Request) {
+	id := r.ID
+	var step func(ctx context.Context)
+	switch {
+	case r.Status == StatusApproved || r.Status == StatusGranting:
+		step = func(ctx context.Context) { s.grant(ctx, id) }
+	case r.Status == StatusPending && len(r.Asked) == 0 && len(r.Messages) == 0:
+		step = func(ctx context.Context) { s.ask(ctx, id) }
+	case r.Status == StatusActive && r.PendingExtension() != nil && len(r.PendingExtension().Asked) == 0 && len(r.PendingExtension().Messages) == 0:
+		round := len(r.Extensions) - 1
+		step = func(ctx context.Context) { s.askExtension(ctx, id, round) }
+	default:
+		return
+	}
+	s.mu.Lock()
+	if s.resuming == nil {
+		s.resuming = map[string]bool{}
+	}
+	busy := s.resuming[id]
+	s.resuming[id] = true
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	s.log.Info("resuming an interrupted request", "request_id", id, "status", r.Status)
+	s.background(ctx, func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			delete(s.resuming, id)
+			s.mu.Unlock()
+		}()
+		step(ctx)
+	})
 }
 
 // List returns actor's open requests and active grants.

@@ -80,7 +80,7 @@ type Service struct {
 	onCall OnCall
 	stepUp map[string]StepUp
 
-	mu      sync.Mutex // guards closing, running and revoking
+	mu      sync.Mutex // guards closing, running, revoking and resuming
 	closing bool
 	// running counts background work; idle is signalled (with mu) when it
 	// drops to zero. A counter under mu rather than a WaitGroup, because
@@ -91,6 +91,9 @@ type Service struct {
 	// way, so an early revoke and a sweep never revoke the same grant at
 	// once.
 	revoking map[string]bool
+	// resuming holds the IDs of requests Resume or ResumeStalled is
+	// taking up, so that a sweep does not take one up twice.
+	resuming map[string]bool
 }
 
 // New returns a Service. Store and Policy are required.

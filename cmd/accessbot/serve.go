@@ -437,6 +437,11 @@ func (m *Main) sweep(ctx context.Context) {
 	start := time.Now()
 	err := m.svc.ExpireDue(ctx)
 	m.metrics.sweep(time.Since(start), err)
+	// With several replicas, one may have died half-way through a grant
+	// that only a start would otherwise take up again.
+	if err := m.svc.ResumeStalled(ctx); err != nil {
+		m.Logger.Error("resume stalled requests", "err", err)
+	}
 	if err := m.svc.Nudge(ctx); err != nil {
 		m.Logger.Error("nudge", "err", err)
 	}
