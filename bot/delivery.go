@@ -79,6 +79,15 @@ type DelivererConfig struct {
 	// After is the timer of retries (default time.After); tests replace it
 	// to see the waits asked for without spending them.
 	After func(d time.Duration) <-chan time.Time
+	// RecordEach has each conversation's sender wait, before its next
+	// message, until what it delivered is recorded: if the process dies,
+	// the next deliverer posts again only the one message that was in
+	// flight in each conversation. Without it, deliveries are recorded in
+	// batches (at most 100 ms apart), so a crash may repeat the posts of
+	// the last batch, and a burst costs far fewer commits. Replicas on
+	// PostgreSQL set it: a failover is routine there, and a record is a
+	// round trip, not an fsync of the local disk.
+	RecordEach bool
 }
 
 // Deliverer is the delivery worker of the outbox: it turns each committed
@@ -94,7 +103,8 @@ type DelivererConfig struct {
 // retries a delivery until Slack accepts it or answers with an error that
 // retrying cannot fix; that error is recorded through Undeliverable, which
 // tells the people concerned. What was delivered is recorded in batches,
-// and the message references Slack hands back are recorded with them.
+// and the message references Slack hands back are recorded with them;
+// with RecordEach, a sender's delivery before its next one.
 type Deliverer struct {
 	cfg   DelivererConfig
 	api   *slackAPI
@@ -112,6 +122,10 @@ type Deliverer struct {
 	changed  *sync.Cond                      // signalled (with mu) when deliveries finish or are recorded
 	wake     chan struct{}                   // a notice finished: room to read more
 	marked   chan struct{}                   // deliveries wait to be recorded
+	flushNow chan struct{}                   // a sender waits for its delivery to be recorded
+	// markCount counts the marks ever appended, and recordedUpTo how many
+	// of them are recorded: marks are recorded in the order they came.
+	markCount, recordedUpTo uint64
 }
 
 // pending is a notice being delivered.
@@ -196,6 +210,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		threads:  map[string]approvals.MessageRef{},
 		wake:     make(chan struct{}, 1),
 		marked:   make(chan struct{}, 1),
+		flushNow: make(chan struct{}, 1),
 	}
 	d.api.retries = 0 // a sender retries, in its conversation's order
 	d.api.callTimeout = cfg.CallTimeout
@@ -448,8 +463,36 @@ func (d *Deliverer) send(ctx context.Context, c *conversation) {
 		}
 		d.mu.Lock()
 		c.queue = c.queue[1:]
+		more, mark := len(c.queue) > 0, d.markCount
 		d.mu.Unlock()
+		if more && d.cfg.RecordEach {
+			d.awaitRecorded(ctx, mark)
+		}
 	}
+}
+
+// awaitRecorded waits until the first mark deliveries are recorded, or
+// ctx ends. A sender waits so before its conversation's next message:
+// should the process die, what it posted is then recorded, but for the
+// one message in flight, and the next start (or the next leader) posts
+// only that one again. Records from several conversations still share a
+// commit.
+func (d *Deliverer) awaitRecorded(ctx context.Context, mark uint64) {
+	select {
+	case d.flushNow <- struct{}{}:
+	default:
+	}
+	stop := context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.changed.Broadcast()
+		d.mu.Unlock()
+	})
+	defer stop()
+	d.mu.Lock()
+	for d.recordedUpTo < mark && ctx.Err() == nil {
+		d.changed.Wait()
+	}
+	d.mu.Unlock()
 }
 
 // deliver makes dl, retrying until Slack accepts it or refuses for good,
@@ -509,6 +552,7 @@ func (d *Deliverer) finishLocked(dl *delivery, rec *approvals.Delivery) bool {
 		}
 	}
 	d.marks = append(d.marks, mark)
+	d.markCount++
 	d.signalMarked()
 	d.changed.Broadcast()
 	return mark.Last
@@ -530,12 +574,16 @@ const (
 	recordDelay = 100 * time.Millisecond
 )
 
-// recordLoop records finished deliveries in batches.
+// recordLoop records finished deliveries in batches; at once when a
+// sender waits for its delivery to be recorded.
 func (d *Deliverer) recordLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-d.flushNow:
+			d.record(ctx)
+			continue
 		case <-d.marked:
 		}
 		deadline := time.NewTimer(recordDelay)
@@ -553,6 +601,8 @@ func (d *Deliverer) recordLoop(ctx context.Context) {
 				return
 			case <-deadline.C:
 				break gather
+			case <-d.flushNow:
+				break gather
 			case <-d.marked:
 			}
 		}
@@ -567,6 +617,12 @@ func (d *Deliverer) record(ctx context.Context) {
 	d.mu.Lock()
 	batch := d.marks
 	d.marks = nil
+	upTo := d.markCount
+	if len(batch) == 0 {
+		// Nothing waits: every mark so far is recorded.
+		d.recordedUpTo = max(d.recordedUpTo, upTo)
+		d.changed.Broadcast()
+	}
 	d.mu.Unlock()
 	if len(batch) == 0 {
 		return
@@ -580,6 +636,7 @@ func (d *Deliverer) record(ctx context.Context) {
 		return
 	}
 	d.mu.Lock()
+	d.recordedUpTo = max(d.recordedUpTo, upTo)
 	d.changed.Broadcast()
 	d.mu.Unlock()
 }

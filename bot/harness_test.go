@@ -22,6 +22,7 @@ import (
 	"github.com/accessbot/accessbot/providers/github"
 	"github.com/accessbot/accessbot/providers/github/githubtest"
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/pgstore"
 )
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5-test"
@@ -223,6 +224,9 @@ func newHarnessOn(t testing.TB, db harnessStore) *harness {
 	h.handler = h.bot.Handler()
 	h.deliverer = startDelivererTo(t, client, db, h.svc, log, auditChannel, func(c *bot.DelivererConfig) {
 		c.OnDelivered = h.bot.NoticeDelivered
+		// As serve configures it: replicas on PostgreSQL record each
+		// delivery before the conversation's next message.
+		_, c.RecordEach = db.(*pgstore.DB)
 	})
 	t.Cleanup(func() {
 		h.bot.Shutdown()

@@ -42,11 +42,7 @@ func TestServe100kGrants(t *testing.T) {
 	const n = 100_000
 	w := newE2EWorld(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "accessbot")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := osexec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	full := os.Getenv("ACCESSBOT_BENCH_DB")
 	if full == "" {
 		full = filepath.Join(dir, "full.db")

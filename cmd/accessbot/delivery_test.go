@@ -107,14 +107,7 @@ func TestKilledBeforeDelivery(t *testing.T) {
 	}
 	w := newE2EWorld(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "accessbot")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	if out, err := osexec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +176,20 @@ func TestKilledBeforeDelivery(t *testing.T) {
 	if depth, _, _ := m.db.OutboxState(context.Background()); depth != 0 {
 		t.Errorf("%d notices left in the outbox", depth)
 	}
+}
+
+// buildBinary builds the program into dir and returns its path.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "accessbot")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	if out, err := osexec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // waitHealthy waits for a serve process to answer /healthz.

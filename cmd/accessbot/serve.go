@@ -243,6 +243,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Client: client, Outbox: m.db, AuditChannel: cfg.AuditChannel, Undeliverable: m.svc.Undeliverable,
 		Logger: m.Logger, Observe: m.metrics.slackCall, OnNotice: m.metrics.notice, Policy: m.svc.Policy,
 		OnDelivered: m.bot.NoticeDelivered,
+		// Several replicas hand delivery over at each failover: only the
+		// message in flight may be posted twice.
+		RecordEach: cfg.postgres(),
 	}
 	// Built now, so that a configuration it refuses stops the start.
 	if m.deliverer, err = bot.NewDeliverer(m.delivery); err != nil {
