@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -85,23 +83,7 @@ type serveFigures struct {
 // settle for a second, reads its memory and stops it.
 func startServe(t *testing.T, w *e2eWorld, bin, db string) serveFigures {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := w.config()
-	cmd := osexec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"ACCESSBOT_SLACK_BOT_TOKEN="+cfg.SlackBotToken, "ACCESSBOT_SLACK_SIGNING_SECRET="+cfg.SlackSigningSecret,
-		"ACCESSBOT_SLACK_API_URL="+cfg.SlackAPIURL, "ACCESSBOT_LISTEN_ADDR="+addr, "ACCESSBOT_DB_PATH="+db,
-		"ACCESSBOT_POLICY_FILE="+cfg.PolicyFile, "ACCESSBOT_AUDIT_CHANNEL="+cfg.AuditChannel,
-		"ACCESSBOT_GITHUB_TOKEN="+cfg.GitHubToken, "ACCESSBOT_GITHUB_API_URL="+cfg.GitHubAPIURL,
-		"ACCESSBOT_ADMIN_SOCKET="+db+".sock", "ACCESSBOT_LOG_LEVEL=warn")
-	if os.Getenv("ACCESSBOT_TEST_LOG") != "" {
-		cmd.Stderr = os.Stderr
-	}
+	cmd, addr := serveCommand(t, w, bin, "ACCESSBOT_DB_PATH="+db, "ACCESSBOT_ADMIN_SOCKET="+db+".sock", "ACCESSBOT_LOG_LEVEL=warn")
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -108,25 +108,7 @@ func TestKilledBeforeDelivery(t *testing.T) {
 	w := newE2EWorld(t)
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := w.config()
-	env := append(os.Environ(),
-		"ACCESSBOT_SLACK_BOT_TOKEN="+cfg.SlackBotToken, "ACCESSBOT_SLACK_SIGNING_SECRET="+cfg.SlackSigningSecret,
-		"ACCESSBOT_SLACK_API_URL="+cfg.SlackAPIURL, "ACCESSBOT_LISTEN_ADDR="+addr, "ACCESSBOT_DB_PATH="+cfg.DBPath,
-		"ACCESSBOT_POLICY_FILE="+cfg.PolicyFile, "ACCESSBOT_AUDIT_CHANNEL="+cfg.AuditChannel,
-		"ACCESSBOT_GITHUB_TOKEN="+cfg.GitHubToken, "ACCESSBOT_GITHUB_API_URL="+cfg.GitHubAPIURL,
-		"ACCESSBOT_ADMIN_SOCKET="+filepath.Join(dir, "admin.sock"))
-	cmd := osexec.Command(bin, "serve")
-	cmd.Env = env
-	cmd.Stderr = os.Stderr
-	if os.Getenv("ACCESSBOT_TEST_LOG") == "" {
-		cmd.Stderr = nil
-	}
+	cmd, addr := serveCommand(t, w, bin, "ACCESSBOT_DB_PATH="+w.config().DBPath, "ACCESSBOT_ADMIN_SOCKET="+filepath.Join(dir, "admin.sock"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +158,32 @@ func TestKilledBeforeDelivery(t *testing.T) {
 	if depth, _, _ := m.db.OutboxState(context.Background()); depth != 0 {
 		t.Errorf("%d notices left in the outbox", depth)
 	}
+}
+
+// serveCommand returns the command that runs `accessbot serve` of bin
+// against w's fakes on a free loopback port, and that address; extra are
+// more variables (the store's). Its log goes to stderr with
+// ACCESSBOT_TEST_LOG set.
+func serveCommand(t *testing.T, w *e2eWorld, bin string, extra ...string) (*osexec.Cmd, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := w.config()
+	cmd := osexec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"ACCESSBOT_SLACK_BOT_TOKEN="+cfg.SlackBotToken, "ACCESSBOT_SLACK_SIGNING_SECRET="+cfg.SlackSigningSecret,
+		"ACCESSBOT_SLACK_API_URL="+cfg.SlackAPIURL, "ACCESSBOT_LISTEN_ADDR="+addr,
+		"ACCESSBOT_POLICY_FILE="+cfg.PolicyFile, "ACCESSBOT_AUDIT_CHANNEL="+cfg.AuditChannel,
+		"ACCESSBOT_GITHUB_TOKEN="+cfg.GitHubToken, "ACCESSBOT_GITHUB_API_URL="+cfg.GitHubAPIURL)
+	cmd.Env = append(cmd.Env, extra...)
+	if os.Getenv("ACCESSBOT_TEST_LOG") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	return cmd, addr
 }
 
 // buildBinary builds the program into dir and returns its path.

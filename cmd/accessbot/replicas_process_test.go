@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"runtime"
@@ -30,24 +28,8 @@ type replica struct {
 // startReplica runs the program's serve on PostgreSQL on a loopback port.
 func startReplica(t *testing.T, w *e2eWorld, bin string) *replica {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := w.config()
-	cmd := osexec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(),
-		"ACCESSBOT_SLACK_BOT_TOKEN="+cfg.SlackBotToken, "ACCESSBOT_SLACK_SIGNING_SECRET="+cfg.SlackSigningSecret,
-		"ACCESSBOT_SLACK_API_URL="+cfg.SlackAPIURL, "ACCESSBOT_LISTEN_ADDR="+addr,
-		"ACCESSBOT_STORE=postgres", "ACCESSBOT_STORE_DSN="+w.dsn, "ACCESSBOT_DB_PATH="+filepath.Join(w.dir, "unused.db"),
-		"ACCESSBOT_POLICY_FILE="+cfg.PolicyFile, "ACCESSBOT_AUDIT_CHANNEL="+cfg.AuditChannel,
-		"ACCESSBOT_GITHUB_TOKEN="+cfg.GitHubToken, "ACCESSBOT_GITHUB_API_URL="+cfg.GitHubAPIURL,
-		"ACCESSBOT_LOG_LEVEL=warn")
-	if os.Getenv("ACCESSBOT_TEST_LOG") != "" {
-		cmd.Stderr = os.Stderr
-	}
+	cmd, addr := serveCommand(t, w, bin, "ACCESSBOT_STORE=postgres", "ACCESSBOT_STORE_DSN="+w.dsn,
+		"ACCESSBOT_DB_PATH="+filepath.Join(w.dir, "unused.db"), "ACCESSBOT_LOG_LEVEL=warn")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
