@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 )
@@ -30,6 +31,9 @@ type pageFile struct {
 	f        *os.File
 	pageSize int
 	tx       *bbolt.Tx
+	// cold is set once a page was not in the page cache: from then on,
+	// the pages a branch leads to are prefetched before they are read.
+	cold atomic.Bool
 }
 
 // The parts of bbolt's page format the reader needs (go.etcd.io/bbolt's
@@ -69,8 +73,11 @@ func (r *pageReader) page(id uint64, depth int) ([]byte, error) {
 	}
 	size := r.pf.pageSize
 	buf := r.bufs[depth][:size]
-	if _, err := r.pf.f.ReadAt(buf, int64(id)*int64(size)); err != nil {
-		return nil, fmt.Errorf("read page %d: %w", id, err)
+	if !readCached(r.pf.f, buf, int64(id)*int64(size)) {
+		r.pf.cold.Store(true)
+		if _, err := r.pf.f.ReadAt(buf, int64(id)*int64(size)); err != nil {
+			return nil, fmt.Errorf("read page %d: %w", id, err)
+		}
 	}
 	if got := binary.NativeEndian.Uint64(buf); got != id {
 		return nil, fmt.Errorf("page %d identifies itself as page %d", id, got)
@@ -157,6 +164,27 @@ func (n node) leaf(i int) (k, v []byte, bucket bool, err error) {
 	return k, v, flags&bucketLeafFlag != 0, nil
 }
 
+// start returns where child j's keys begin, given where each child's end.
+func (r *pageReader) start(ends []int, j, lo int) int {
+	if j == 0 {
+		return lo
+	}
+	return ends[j-1]
+}
+
+// prefetch starts reading the pages of branch n's children from..to,
+// once a page had to come from the disk: a check of a file that is not in
+// the page cache then waits on many reads at once.
+func (r *pageReader) prefetch(n node, from, to int) {
+	if !r.pf.cold.Load() {
+		return
+	}
+	size := int64(r.pf.pageSize)
+	for j := from; j < to; j++ {
+		prefetch(r.pf.f, int64(n.child(j))*size, size)
+	}
+}
+
 // root returns the root page of the named bucket, or 0 when it is inline
 // (stored in its parent's value, as a small bucket is), which the page
 // reader leaves to bbolt's cursor.
@@ -178,6 +206,9 @@ func (r *pageReader) eachIn(id uint64, depth int, fn func(k, v []byte) error) er
 	n, err := r.node(id, depth)
 	if err != nil {
 		return err
+	}
+	if n.branch {
+		r.prefetch(n, 0, n.count)
 	}
 	for i := range n.count {
 		if n.branch {
@@ -230,21 +261,32 @@ func (r *pageReader) lookupIn(id uint64, depth, lo, hi int, key func(i int) []by
 		// Child j holds the keys from its first key up to the next
 		// child's; keys before the first child's go to it, as bbolt's
 		// search sends them.
-		for j := 0; j < n.count && lo < hi; j++ {
-			end := hi
+		ends := make([]int, n.count)
+		at := lo
+		for j := range n.count {
+			ends[j] = hi
 			if j+1 < n.count {
 				next, err := n.key(j + 1)
 				if err != nil {
 					return err
 				}
-				end = lo + sort.Search(hi-lo, func(i int) bool { return bytes.Compare(key(lo+i), next) >= 0 })
+				ends[j] = at + sort.Search(hi-at, func(i int) bool { return bytes.Compare(key(at+i), next) >= 0 })
 			}
-			if end > lo {
-				if err := r.lookupIn(n.child(j), depth+1, lo, end, key, fn); err != nil {
+			at = ends[j]
+		}
+		if r.pf.cold.Load() {
+			for j := range n.count {
+				if start := r.start(ends, j, lo); ends[j] > start {
+					r.prefetch(n, j, j+1)
+				}
+			}
+		}
+		for j := range n.count {
+			if start := r.start(ends, j, lo); ends[j] > start {
+				if err := r.lookupIn(n.child(j), depth+1, start, ends[j], key, fn); err != nil {
 					return err
 				}
 			}
-			lo = end
 		}
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -62,7 +63,18 @@ func TestPageFileReadsWhatBboltReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = b.View(func(tx *bbolt.Tx) error {
+	// Twice: with the file in the page cache, then out of it, when the
+	// reader prefetches what a branch leads to.
+	for _, cold := range []bool{false, true} {
+		readAsBbolt(t, b, path, names, rng, cold)
+	}
+}
+
+// readAsBbolt compares what the page reader reads of the buckets names
+// with what bbolt reads; cold first drops the file from the page cache.
+func readAsBbolt(t *testing.T, b *bbolt.DB, path string, names [][]byte, rng *rand.Rand, cold bool) {
+	t.Helper()
+	err := b.View(func(tx *bbolt.Tx) error {
 		pf, err := openPageFile(path, tx)
 		if err != nil {
 			return err
@@ -70,24 +82,12 @@ func TestPageFileReadsWhatBboltReads(t *testing.T) {
 		defer pf.Close()
 		r := pf.reader()
 		for _, name := range names {
-			var want, got []string
-			tx.Bucket(name).ForEach(func(k, v []byte) error {
-				want = append(want, fmt.Sprintf("%s=%x", k, v))
-				return nil
-			})
-			if err := r.each(name, func(k, v []byte) error {
-				got = append(got, fmt.Sprintf("%s=%x", k, v))
-				return nil
-			}); err != nil {
-				t.Fatalf("each %s: %v", name, err)
+			// The page reader reads first: bbolt's reads would bring the
+			// pages back into the page cache.
+			if cold {
+				releasePages(tx) // pages mapped stay cached
+				evict(t, path)
 			}
-			if !slices.Equal(got, want) {
-				t.Errorf("each %s: %d entries, bbolt has %d, or they differ", name, len(got), len(want))
-			}
-			if string(name) == "big" && uint64(tx.Bucket(name).Root()) == 0 {
-				t.Fatal("the big bucket is inline: the test no longer reads pages")
-			}
-
 			var keys [][]byte
 			for i := range 25000 {
 				if rng.IntN(3) == 0 {
@@ -95,12 +95,6 @@ func TestPageFileReadsWhatBboltReads(t *testing.T) {
 				}
 			}
 			keys = append([][]byte{[]byte("a")}, append(keys, []byte("zz"))...)
-			wantLook := map[int]string{}
-			for i, k := range keys {
-				if v := tx.Bucket(name).Get(k); v != nil {
-					wantLook[i] = fmt.Sprintf("%x", v)
-				}
-			}
 			gotLook := map[int]string{}
 			if err := r.lookup(name, len(keys), func(i int) []byte { return keys[i] }, func(i int, v []byte) error {
 				if _, dup := gotLook[i]; dup {
@@ -111,6 +105,31 @@ func TestPageFileReadsWhatBboltReads(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("lookup %s: %v", name, err)
 			}
+			var got []string
+			if err := r.each(name, func(k, v []byte) error {
+				got = append(got, fmt.Sprintf("%s=%x", k, v))
+				return nil
+			}); err != nil {
+				t.Fatalf("each %s: %v", name, err)
+			}
+
+			var want []string
+			tx.Bucket(name).ForEach(func(k, v []byte) error {
+				want = append(want, fmt.Sprintf("%s=%x", k, v))
+				return nil
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("each %s: %d entries, bbolt has %d, or they differ", name, len(got), len(want))
+			}
+			if string(name) == "big" && uint64(tx.Bucket(name).Root()) == 0 {
+				t.Fatal("the big bucket is inline: the test no longer reads pages")
+			}
+			wantLook := map[int]string{}
+			for i, k := range keys {
+				if v := tx.Bucket(name).Get(k); v != nil {
+					wantLook[i] = fmt.Sprintf("%x", v)
+				}
+			}
 			if len(gotLook) != len(wantLook) {
 				t.Errorf("lookup %s: found %d keys, bbolt %d", name, len(gotLook), len(wantLook))
 			}
@@ -119,6 +138,9 @@ func TestPageFileReadsWhatBboltReads(t *testing.T) {
 					t.Errorf("lookup %s %s: value differs from bbolt's", name, keys[i])
 				}
 			}
+		}
+		if cold && runtime.GOOS == "linux" && !pf.cold.Load() {
+			t.Error("every page was in the page cache after it was dropped: the prefetching reads were not tested")
 		}
 		return nil
 	})
