@@ -39,7 +39,33 @@ type token struct {
 	// org's session timeout says), so such a token is kept until an API
 	// call answers 401.
 	expires time.Time
+	// identity is the identity URL the token endpoint named with the
+	// token (its "id"): https://<login host>/id/<org ID>/<user ID>, the
+	// user the token acts as. It is checked only when needed (userID), so
+	// an org that answers an odd one can still grant.
+	identity string
 }
+
+// userID returns the ID of the user the token acts as, read from the
+// identity URL.
+//
+// API docs: https://help.salesforce.com/s/articleView?id=sf.remoteaccess_using_openid.htm
+func (t *token) userID() (string, error) {
+	u, err := url.Parse(t.identity)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", errMalformedIdentity
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) != 3 || parts[0] != "id" || !validID(parts[1]) || !strings.HasPrefix(parts[1], "00D") ||
+		!validID(parts[2]) || !strings.HasPrefix(parts[2], "005") {
+		return "", errMalformedIdentity
+	}
+	return parts[2], nil
+}
+
+// errMalformedIdentity is the failure of userID. The identity URL is left
+// out: it is not a secret, but an odd answer is best not repeated.
+var errMalformedIdentity = &apiError{msg: `POST /services/oauth2/token: the answer's "id" is not an identity URL like https://login.salesforce.com/id/<org ID>/<user ID>, so the integration user is unknown`}
 
 // authenticator gets and caches access tokens. It is safe for concurrent
 // use; concurrent callers wait for one token request.
@@ -91,7 +117,9 @@ func (a *authenticator) invalidate(tok *token) {
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	InstanceURL string `json:"instance_url"`
-	TokenType   string `json:"token_type"`
+	// ID is the identity URL of the user the token acts as.
+	ID        string `json:"id"`
+	TokenType string `json:"token_type"`
 	// ExpiresIn is not sent by every Salesforce org; honoured when present.
 	ExpiresIn        json.Number `json:"expires_in"`
 	Error            string      `json:"error"`
@@ -155,7 +183,7 @@ func (a *authenticator) request(ctx context.Context) (*token, error) {
 		return nil, &apiError{msg: "POST /services/oauth2/token: the answer's instance_url is not an https URL"}
 	}
 	inst.Path, inst.RawPath, inst.RawQuery, inst.Fragment = "", "", "", ""
-	tok := &token{access: tr.AccessToken, instance: inst}
+	tok := &token{access: tr.AccessToken, instance: inst, identity: tr.ID}
 	if s, err := tr.ExpiresIn.Int64(); err == nil && s > 0 {
 		// A minute early, so a call never starts with a token about to lapse.
 		tok.expires = a.now().Add(time.Duration(s)*time.Second - time.Minute)

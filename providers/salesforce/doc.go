@@ -49,6 +49,32 @@
 // call answers 401: then the token is dropped and the call is made once
 // more with a new one.
 //
+// # Privileges
+//
+// The integration user needs API Enabled and Assign Permission Sets
+// (which brings View Setup and Configuration with it), best through a
+// permission set of its own on a minimal profile, and nothing else: it
+// never needs the permissions it assigns.
+//
+// ExcessPrivileges (approvals.PrivilegeChecker, run at start) reads the
+// user from the token's identity URL (the "id" of the token answer,
+// https://<login host>/id/<org ID>/<user ID>) and queries its
+// PermissionSetAssignment records, which include its profile's own
+// permission set and each group's aggregate one, with the system
+// permissions that reach far beyond assigning permission sets: Modify All
+// Data, View All Data, Manage Users, Manage Internal Users, Manage
+// Profiles and Permission Sets, Customize Application, Author Apex and
+// Modify Metadata Through Metadata API Functions. Each one held is one
+// line naming the user, where it comes from (its profile, a permission
+// set by label and API name, or a group), what it lets whoever holds the
+// bot's credentials do, and what granting needs instead.
+//
+// A user without Assign Permission Sets is reported as one more line,
+// first, when a resource names a permission set or group: it has no
+// excess, but every grant and revoke will fail. A line rather than an
+// error keeps the other lines in the report. An identity URL that does not
+// name a user is an error, and no query is made.
+//
 // # Configuration
 //
 // Config holds the settings; the server reads them from these variables:

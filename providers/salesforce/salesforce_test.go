@@ -54,6 +54,7 @@ func setup(t *testing.T, jwt bool) (*salesforcetest.Server, *salesforce.Provider
 		cfg.PrivateKeyFile = writeKey(t)
 	} else {
 		srv.SetClientCredentials(testClientID, testSecret)
+		srv.SetIntegrationUser("integration@acme.example") // the connected app's Run As user
 		cfg.ClientSecret = testSecret
 	}
 	p, err := salesforce.New(cfg)

@@ -40,6 +40,21 @@ func holdersQuery(s Settings) string {
 	return "SELECT Assignee.Username FROM PermissionSetAssignment WHERE " + field + " = " + quote(value) + " ORDER BY Assignee.Username"
 }
 
+// privilegesQuery lists a user's permission set assignments, the profile's
+// own permission set among them, with the names that say where each comes
+// from and the system permissions fields (PermissionsModifyAllData…).
+func privilegesQuery(userID string, fields []string) string {
+	var b strings.Builder
+	b.WriteString("SELECT Assignee.Username, PermissionSet.Name, PermissionSet.Label, PermissionSet.IsOwnedByProfile, PermissionSet.Profile.Name, PermissionSetGroup.DeveloperName")
+	for _, f := range fields {
+		b.WriteString(", PermissionSet.")
+		b.WriteString(f)
+	}
+	b.WriteString(" FROM PermissionSetAssignment WHERE AssigneeId = ")
+	b.WriteString(quote(userID))
+	return b.String()
+}
+
 // soqlEscaper escapes what SOQL string literals must escape: the quote and
 // the backslash, and the control characters SOQL spells with a backslash.
 var soqlEscaper = strings.NewReplacer(

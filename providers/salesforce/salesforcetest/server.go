@@ -5,6 +5,15 @@
 // wire format (error answers are JSON arrays of {"message", "errorCode"}).
 // State is kept in memory.
 //
+// Every user has a profile (DefaultProfile unless SetProfile says
+// otherwise) whose own permission set is listed among the user's
+// assignments, as Salesforce lists it. Profiles, permission sets and
+// groups hold system permissions (AddProfilePermissions, AddPermissions),
+// which the provider's privilege query reads for the user its token acts
+// as: the token's identity URL ("id") names the assertion's subject in the
+// JWT bearer flow, and the Run As user (SetIntegrationUser, by default
+// DefaultIntegrationUser) in the client credentials flow.
+//
 // It does not import "testing", so a demo binary may ship it: failures
 // (a request it does not understand, a query of another shape) are
 // reported through the Failf function given to NewServer, typically
@@ -81,6 +90,56 @@ type user struct {
 	id       string
 	username string
 	active   bool
+	profile  *profile
+	// profileAssignment is the Id of the assignment of the profile's
+	// permission set, which Salesforce lists among the user's
+	// PermissionSetAssignment records.
+	profileAssignment string
+}
+
+// profile is a profile and the permission set it owns, which holds its
+// system permissions.
+type profile struct {
+	id, name, permSet string
+}
+
+// permSet is what the fake knows of a permission set beyond its Id: the
+// regular ones AddPermissionSet makes, a group's aggregate one, and a
+// profile's own.
+type permSet struct {
+	name, label string
+	profile     *profile // owning profile, or nil
+	group       string   // DeveloperName of the group it aggregates, or ""
+	perms       map[string]bool
+}
+
+// DefaultIntegrationUser is the username of the user the client
+// credentials flow runs as until SetIntegrationUser names another.
+const DefaultIntegrationUser = "integration@salesforcetest.example"
+
+// DefaultProfile is the profile of the users AddUser adds; it has API
+// Enabled and nothing broad.
+const DefaultProfile = "Standard User"
+
+// orgID is the fake org's Id, in identity URLs.
+const orgID = "00D000000000001EAA"
+
+// systemPermissions are the PermissionSet fields the fake knows: the
+// privilege query may select these and no others.
+var systemPermissions = map[string]bool{
+	"PermissionsApiEnabled":                   true,
+	"PermissionsAssignPermissionSets":         true,
+	"PermissionsViewSetup":                    true,
+	"PermissionsModifyAllData":                true,
+	"PermissionsViewAllData":                  true,
+	"PermissionsManageUsers":                  true,
+	"PermissionsManageInternalUsers":          true,
+	"PermissionsCustomizeApplication":         true,
+	"PermissionsAuthorApex":                   true,
+	"PermissionsManageProfilesPermissionsets": true,
+	"PermissionsModifyMetadata":               true,
+	"PermissionsViewAllUsers":                 true,
+	"PermissionsManageRoles":                  true,
 }
 
 type assignment struct {
@@ -104,6 +163,10 @@ type Server struct {
 	groups       map[string]string // lower-case developer name -> id
 	groupSets    map[string]string // group id -> id of its aggregate permission set
 	assignments  map[string]*assignment
+	profiles     map[string]*profile // lower-case name -> profile
+	sets         map[string]*permSet // permission set id -> details
+	integration  *user               // the client credentials flow's Run As user
+	identityURL  string              // overrides the token's "id" when set
 	faults       []*Fault
 	requests     []Recorded
 	pageSize     int
@@ -126,9 +189,13 @@ func NewServer(failf func(format string, args ...any)) *Server {
 		groups:      map[string]string{},
 		groupSets:   map[string]string{},
 		assignments: map[string]*assignment{},
+		profiles:    map[string]*profile{},
+		sets:        map[string]*permSet{},
 		pages:       map[string][]json.RawMessage{},
 		pageSize:    2000,
 	}
+	s.givePerms(s.profileNamed(DefaultProfile).permSet, []string{"PermissionsApiEnabled"})
+	s.integration = s.addUser(DefaultIntegrationUser)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.audience = s.srv.URL
 	return s
@@ -189,13 +256,105 @@ func (s *Server) newID(prefix string) string {
 	return fmt.Sprintf("%s%015d", prefix, s.seq)
 }
 
-// AddUser adds an active user and returns its Id.
+// AddUser adds an active user with DefaultProfile and returns its Id.
 func (s *Server) AddUser(username string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := &user{id: s.newID("005"), username: username, active: true}
+	return s.addUser(username).id
+}
+
+func (s *Server) addUser(username string) *user {
+	u := &user{id: s.newID("005"), username: username, active: true,
+		profile: s.profileNamed(DefaultProfile), profileAssignment: s.newID("0Pa")}
 	s.users[strings.ToLower(username)] = u
-	return u.id
+	return u
+}
+
+// profileNamed returns the profile with this name, creating it (and the
+// permission set it owns) when new.
+func (s *Server) profileNamed(name string) *profile {
+	if p := s.profiles[strings.ToLower(name)]; p != nil {
+		return p
+	}
+	p := &profile{id: s.newID("00e"), name: name, permSet: s.newID("0PS")}
+	s.profiles[strings.ToLower(name)] = p
+	// Salesforce names a profile's permission set after the profile's Id.
+	s.sets[p.permSet] = &permSet{name: "X" + p.id, label: p.id, profile: p, perms: map[string]bool{}}
+	return p
+}
+
+func (s *Server) givePerms(permSetID string, perms []string) {
+	for _, perm := range perms {
+		if !systemPermissions[perm] {
+			s.failf("salesforcetest: unknown system permission %q (a PermissionSet field like PermissionsModifyAllData)", perm)
+			continue
+		}
+		s.sets[permSetID].perms[perm] = true
+	}
+}
+
+// SetIntegrationUser makes username, an existing user, the connected
+// app's "Run As" user: the user the client credentials flow's tokens act
+// as, whom the token's identity URL names. By default it is
+// DefaultIntegrationUser, which NewServer adds. (The JWT bearer flow's
+// tokens act as the assertion's subject.)
+func (s *Server) SetIntegrationUser(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(username)]
+	if u == nil {
+		s.failf("salesforcetest: SetIntegrationUser: no user %q", username)
+		return
+	}
+	s.integration = u
+}
+
+// SetIdentityURL makes the token endpoint answer this identity URL (the
+// "id" field) instead of the one naming the token's user; "" restores it.
+// It lets a test see what a client does with a malformed one.
+func (s *Server) SetIdentityURL(raw string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identityURL = raw
+}
+
+// SetProfile gives the user the named profile, creating it when new.
+func (s *Server) SetProfile(username, profile string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(username)]
+	if u == nil {
+		s.failf("salesforcetest: SetProfile: no user %q", username)
+		return
+	}
+	u.profile = s.profileNamed(profile)
+}
+
+// AddProfilePermissions turns on system permissions, named by their
+// PermissionSet field (PermissionsModifyAllData), in the profile,
+// creating it when new.
+func (s *Server) AddProfilePermissions(profile string, perms ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.givePerms(s.profileNamed(profile).permSet, perms)
+}
+
+// AddPermissions turns on system permissions, named by their
+// PermissionSet field (PermissionsManageUsers), in the permission set
+// (or, when group is true, in the group's aggregate permission set, as if
+// one of its permission sets had them).
+func (s *Server) AddPermissions(name string, group bool, perms ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.permSets[strings.ToLower(name)]
+	if group {
+		id = s.groupSets[s.groups[strings.ToLower(name)]]
+	}
+	if id == "" {
+		s.failf("salesforcetest: AddPermissions: no permission set or group %q", name)
+		return
+	}
+	s.givePerms(id, perms)
 }
 
 // SetActive activates or deactivates a user.
@@ -207,13 +366,14 @@ func (s *Server) SetActive(username string, active bool) {
 	}
 }
 
-// AddPermissionSet adds a permission set with this API name and returns
-// its Id.
+// AddPermissionSet adds a permission set with this API name (its label
+// is the name with spaces for underscores) and returns its Id.
 func (s *Server) AddPermissionSet(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := s.newID("0PS")
 	s.permSets[strings.ToLower(name)] = id
+	s.sets[id] = &permSet{name: name, label: strings.ReplaceAll(name, "_", " "), perms: map[string]bool{}}
 	return id
 }
 
@@ -224,7 +384,9 @@ func (s *Server) AddPermissionSetGroup(name string) string {
 	defer s.mu.Unlock()
 	id := s.newID("0PG")
 	s.groups[strings.ToLower(name)] = id
-	s.groupSets[id] = s.newID("0PS") // the group's aggregate permission set
+	agg := s.newID("0PS") // the group's aggregate permission set
+	s.groupSets[id] = agg
+	s.sets[agg] = &permSet{name: "X" + id, label: id, group: name, perms: map[string]bool{}}
 	return id
 }
 
@@ -434,14 +596,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad request"})
 		return
 	}
+	var as *user
 	switch form.Get("grant_type") {
 	case "client_credentials":
 		if s.clientID == "" || form.Get("client_id") != s.clientID || form.Get("client_secret") != s.clientSecret {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client", "error_description": "invalid client credentials"})
 			return
 		}
+		as = s.integration
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
-		if msg := s.checkAssertion(form.Get("assertion")); msg != "" {
+		var msg string
+		if as, msg = s.checkAssertion(form.Get("assertion")); msg != "" {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": msg})
 			return
 		}
@@ -453,10 +618,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	_, _ = rand.Read(b[:])
 	tok := "00Dfake!" + hex.EncodeToString(b[:])
 	s.tokens[tok] = true
+	identity := s.srv.URL + "/id/" + orgID + "/" + as.id
+	if s.identityURL != "" {
+		identity = s.identityURL
+	}
 	writeJSON(w, http.StatusOK, map[string]string{
 		"access_token": tok,
 		"instance_url": s.srv.URL,
-		"id":           s.srv.URL + "/id/00D000000000001EAA/005000000000001AAA",
+		"id":           identity,
 		"token_type":   "Bearer",
 		"scope":        "api",
 		"issued_at":    strconv.FormatInt(time.Now().UnixMilli(), 10),
@@ -467,11 +636,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 // checkAssertion verifies a JWT bearer assertion as Salesforce does: RS256
 // signature by the connected app's certificate, iss the consumer key, aud
 // the login server, sub an active user, exp in the future and at most
-// five minutes ahead. It returns why it is refused, or "".
-func (s *Server) checkAssertion(jwt string) string {
+// five minutes ahead. It returns the user, or why it is refused.
+func (s *Server) checkAssertion(jwt string) (*user, string) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		return "invalid assertion"
+		return nil, "invalid assertion"
 	}
 	var header struct {
 		Alg string `json:"alg"`
@@ -486,31 +655,31 @@ func (s *Server) checkAssertion(jwt string) string {
 	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
 	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &header) != nil || json.Unmarshal(cb, &claims) != nil {
-		return "invalid assertion"
+		return nil, "invalid assertion"
 	}
 	if header.Alg != "RS256" {
-		return "invalid assertion"
+		return nil, "invalid assertion"
 	}
 	pub := s.jwtKeys[claims.Iss]
 	if pub == nil {
-		return "invalid client credentials"
+		return nil, "invalid client credentials"
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) != nil {
-		return "invalid assertion"
+		return nil, "invalid assertion"
 	}
 	if claims.Aud != s.audience {
-		return "audience is invalid"
+		return nil, "audience is invalid"
 	}
 	now := time.Now().Unix()
 	if claims.Exp <= now || claims.Exp > now+300 {
-		return "expired authorization code"
+		return nil, "expired authorization code"
 	}
 	u := s.users[strings.ToLower(claims.Sub)]
 	if u == nil || !u.active {
-		return "user hasn't approved this consumer"
+		return nil, "user hasn't approved this consumer"
 	}
-	return ""
+	return u, ""
 }
 
 // SOQL literal: a quoted string with backslash escapes.
@@ -522,6 +691,7 @@ var (
 	permSetQ     = regexp.MustCompile(`^SELECT Id FROM PermissionSet WHERE Name = ` + literal + ` AND IsOwnedByProfile = false$`)
 	groupQ       = regexp.MustCompile(`^SELECT Id FROM PermissionSetGroup WHERE DeveloperName = ` + literal + `$`)
 	assignmentQ  = regexp.MustCompile(`^SELECT Id FROM PermissionSetAssignment WHERE Assignee\.Username = ` + literal + ` AND (PermissionSet\.Name|PermissionSetGroup\.DeveloperName) = ` + literal + `$`)
+	privilegesQ  = regexp.MustCompile(`^SELECT Assignee\.Username, PermissionSet\.Name, PermissionSet\.Label, PermissionSet\.IsOwnedByProfile, PermissionSet\.Profile\.Name, PermissionSetGroup\.DeveloperName((?:, PermissionSet\.Permissions[A-Za-z]+)+) FROM PermissionSetAssignment WHERE AssigneeId = ` + literal + `$`)
 	holdersQ     = regexp.MustCompile(`^SELECT Assignee\.Username FROM PermissionSetAssignment WHERE (PermissionSet\.Name|PermissionSetGroup\.DeveloperName) = ` + literal + ` ORDER BY Assignee\.Username$`)
 	soqlUnescape = map[byte]string{'n': "\n", 'r': "\r", 't': "\t", 'b': "\b", 'f': "\f", '"': `"`, '\'': `'`, '\\': `\`}
 )
@@ -641,12 +811,72 @@ func (s *Server) query(w http.ResponseWriter, q string) {
 				"Assignee": json.RawMessage(s.record("User", u.id, map[string]any{"Username": u.username})),
 			}))
 		}
+	case privilegesQ.MatchString(q):
+		m := privilegesQ.FindStringSubmatch(q)
+		v, ok := lits(m[2:3])
+		if !ok {
+			bad()
+			return
+		}
+		var fields []string
+		for _, f := range strings.Split(strings.TrimPrefix(m[1], ", "), ", ") {
+			f = strings.TrimPrefix(f, "PermissionSet.")
+			if !systemPermissions[f] {
+				s.failf("salesforcetest: query selects unknown field PermissionSet.%s", f)
+				writeErrors(w, http.StatusBadRequest, "INVALID_FIELD", "No such column '"+f+"' on entity 'PermissionSet'")
+				return
+			}
+			fields = append(fields, f)
+		}
+		recs = s.privileges(v[0], fields)
 	default:
 		s.failf("salesforcetest: unexpected SOQL query %q", q)
 		bad()
 		return
 	}
 	s.answerPage(w, recs)
+}
+
+// privileges answers the privilege query: the user's assignments, the
+// profile's own permission set first, each with the permission set's
+// names, owner, group and the selected system permissions.
+func (s *Server) privileges(userID string, fields []string) []json.RawMessage {
+	var u *user
+	for _, c := range s.users {
+		if c.id == userID {
+			u = c
+		}
+	}
+	if u == nil {
+		return nil
+	}
+	rec := func(assignmentID, permSetID string) json.RawMessage {
+		ps := s.sets[permSetID]
+		psFields := map[string]any{"Name": ps.name, "Label": ps.label, "IsOwnedByProfile": ps.profile != nil, "Profile": nil}
+		if ps.profile != nil {
+			psFields["Profile"] = s.record("Profile", ps.profile.id, map[string]any{"Name": ps.profile.name})
+		}
+		for _, f := range fields {
+			psFields[f] = ps.perms[f]
+		}
+		var group any
+		if ps.group != "" {
+			gid := s.groups[strings.ToLower(ps.group)]
+			group = s.record("PermissionSetGroup", gid, map[string]any{"DeveloperName": ps.group})
+		}
+		return s.record("PermissionSetAssignment", assignmentID, map[string]any{
+			"Assignee":           s.record("User", u.id, map[string]any{"Username": u.username}),
+			"PermissionSet":      s.record("PermissionSet", permSetID, psFields),
+			"PermissionSetGroup": group,
+		})
+	}
+	out := []json.RawMessage{rec(u.profileAssignment, u.profile.permSet)}
+	for _, a := range s.sortedAssignments() {
+		if a.assignee == u.id {
+			out = append(out, rec(a.id, a.permissionSet))
+		}
+	}
+	return out
 }
 
 func (s *Server) sortedAssignments() []*assignment {
