@@ -57,6 +57,11 @@ func openPageFile(path string, tx *bbolt.Tx) (*pageFile, error) {
 
 func (pf *pageFile) Close() error { return pf.f.Close() }
 
+// maxDepth bounds the levels of a tree the reader descends: bbolt's trees
+// are a few levels deep, and a damaged branch that leads back up must end
+// in an error, not in a stack overflow.
+const maxDepth = 64
+
 // pageReader reads pages for one goroutine: buffers, one per depth of the
 // tree, are its own. The pageFile may be shared.
 type pageReader struct {
@@ -68,6 +73,9 @@ func (pf *pageFile) reader() *pageReader { return &pageReader{pf: pf} }
 
 // page reads page id, with its overflow pages, into the buffer of depth.
 func (r *pageReader) page(id uint64, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("page %d: more than %d levels below the root (a damaged tree)", id, maxDepth)
+	}
 	for len(r.bufs) <= depth {
 		r.bufs = append(r.bufs, make([]byte, r.pf.pageSize))
 	}
@@ -84,6 +92,9 @@ func (r *pageReader) page(id uint64, depth int) ([]byte, error) {
 	}
 	if overflow := int(binary.NativeEndian.Uint32(buf[12:])); overflow > 0 {
 		n := (overflow + 1) * size
+		if int64(id)*int64(size)+int64(n) > r.pf.tx.Size() {
+			return nil, fmt.Errorf("page %d: %d overflow pages run past the end of the file", id, overflow)
+		}
 		if cap(r.bufs[depth]) < n {
 			grown := make([]byte, n)
 			copy(grown, buf)

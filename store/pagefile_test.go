@@ -2,11 +2,14 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -165,6 +168,32 @@ func TestPageFileRefusesAPageOfAnotherKind(t *testing.T) {
 		}
 		if _, err := r.page(1<<40, 0); err == nil {
 			t.Error("a page past the end of the file read")
+		}
+
+		// A copy of the file whose requests root claims more overflow
+		// pages than the file holds.
+		root := uint64(tx.Bucket(bucketRequests).Root())
+		if root == 0 {
+			t.Fatal("the requests bucket is inline: the test reads no page of its own")
+		}
+		data, err := os.ReadFile(db.path)
+		if err != nil {
+			return err
+		}
+		at := int(root) * pf.pageSize
+		binary.NativeEndian.PutUint32(data[at+12:], 1<<30)
+		damaged := filepath.Join(t.TempDir(), "damaged.db")
+		if err := os.WriteFile(damaged, data, 0o600); err != nil {
+			return err
+		}
+		f, err := os.Open(damaged)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		bad := &pageFile{f: f, pageSize: pf.pageSize, tx: tx}
+		if _, err := bad.reader().page(root, 0); err == nil || !strings.Contains(err.Error(), "past the end") {
+			t.Errorf("a page with 2^30 overflow pages: %v, want an error", err)
 		}
 		return nil
 	})
