@@ -11,7 +11,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 
 	"go.etcd.io/bbolt"
@@ -50,7 +49,7 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 			return fmt.Errorf("check open requests: %w", err)
 		}
 		defer pf.Close()
-		ids, err := namedIDs(pf.reader())
+		ids, err := namedIDs(pf)
 		if err != nil {
 			return err
 		}
@@ -89,13 +88,8 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 			p.sets = [len(setIndexes)][]hashed{}
 		}
 
-		if err := c.checkGrants(tx, pf.reader(), ids, &grants); err != nil {
-			return err
-		}
-		grants = grantKeys{}
-
-		// The indexes are walked at once, one per core at a time; what
-		// they found is reported here, in order.
+		// The grant keys are looked up while the indexes are walked, one
+		// per core at a time; what they found is reported here, in order.
 		walks := []*indexWalk{{name: "open", bucket: bucketOpen, wants: wants[0]}, {name: "revokes_by_time", bucket: bucketRevokes, wants: wants[1]}}
 		for j, ix := range setIndexes {
 			if tx.Bucket(ix.bucket) != nil { // a file of an older schema, opened read-only, lacks it
@@ -103,6 +97,13 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 			}
 		}
 		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		var unmatched []uint32
+		var grantsErr error
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			unmatched, grantsErr = matchGrants(pf.reader(), &grants)
+		})
 		for _, w := range walks {
 			wg.Go(func() {
 				sem <- struct{}{}
@@ -111,6 +112,15 @@ func (db *DB) CheckOpen(ctx context.Context, fn func(Disagreement)) error {
 			})
 		}
 		wg.Wait()
+		if grantsErr != nil {
+			return grantsErr
+		}
+		grants = grantKeys{}
+		for _, n := range unmatched {
+			if rq, err := getRequest(tx, ids[n]); err == nil {
+				c.checkGrant(tx, rq, expect(rq))
+			}
+		}
 		for _, w := range walks {
 			if w.err != nil {
 				return w.err
@@ -270,9 +280,10 @@ func (p *checkPart) want(rq *approvals.Request, id []byte, n uint32) {
 	}
 }
 
-// checkGrants looks up the grant keys the records imply, in key order,
-// and checks those that are missing or differ against the record again.
-func (c *checker) checkGrants(tx *bbolt.Tx, r *pageReader, ids []string, grants *grantKeys) error {
+// matchGrants looks up the grant keys the records imply, in key order,
+// and returns the records (by their place among the IDs) whose entry is
+// missing or differs, to be checked against the record again.
+func matchGrants(r *pageReader, grants *grantKeys) ([]uint32, error) {
 	slices.SortFunc(grants.entries, func(a, b grantEntry) int {
 		ka, _ := grants.entry(a)
 		kb, _ := grants.entry(b)
@@ -283,17 +294,15 @@ func (c *checker) checkGrants(tx *bbolt.Tx, r *pageReader, ids []string, grants 
 		matched[i] = bytes.Equal(v, grants.val(i))
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
+	var unmatched []uint32
 	for i, ok := range matched {
-		if ok {
-			continue
-		}
-		if rq, err := getRequest(tx, ids[grants.entries[i].n]); err == nil {
-			c.checkGrant(tx, rq, expect(rq))
+		if !ok {
+			unmatched = append(unmatched, grants.entries[i].n)
 		}
 	}
-	return nil
+	return unmatched, nil
 }
 
 // hashed is an index entry a record implies, by the hash of its key and
@@ -397,36 +406,38 @@ func (c *checker) missingEntry(tx *bbolt.Tx, index, id string) error {
 // namedIDs returns the IDs of the requests the open, revokes_by_time and
 // set indexes name, sorted, each once.
 //
-// The open index names nearly all of them: the others are only looked up
-// among its IDs, and kept when they are not there.
-func namedIDs(r *pageReader) ([]string, error) {
-	var ids, more []string
-	if err := r.each(bucketOpen, func(_, v []byte) error { ids = append(ids, string(v)); return nil }); err != nil {
-		return nil, err
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	add := func(id []byte) error {
-		i := sort.Search(len(ids), func(i int) bool { return ids[i] >= string(id) })
-		if i == len(ids) || ids[i] != string(id) {
-			more = append(more, string(id))
-		}
-		return nil
-	}
-	if err := r.each(bucketRevokes, func(k, _ []byte) error {
+// The open index names nearly all of them: it is walked on one core while
+// the others are read on another, then looked up among its IDs and kept
+// when they are not there.
+func namedIDs(pf *pageFile) ([]string, error) {
+	var ids, others []string
+	var openErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		openErr = pf.reader().each(bucketOpen, func(_, v []byte) error { ids = append(ids, string(v)); return nil })
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+	})
+	r := pf.reader()
+	err := r.each(bucketRevokes, func(k, _ []byte) error {
 		if len(k) >= 8 {
-			return add(k[8:])
+			others = append(others, string(k[8:]))
 		}
 		return nil
-	}); err != nil {
+	})
+	for _, ix := range setIndexes {
+		if err == nil && pf.bucket(ix.bucket) != nil {
+			err = r.each(ix.bucket, func(k, _ []byte) error { others = append(others, string(k)); return nil })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(openErr, err); err != nil {
 		return nil, err
 	}
-	for _, ix := range setIndexes {
-		if r.pf.tx.Bucket(ix.bucket) == nil {
-			continue
-		}
-		if err := r.each(ix.bucket, func(k, _ []byte) error { return add(k) }); err != nil {
-			return nil, err
+	var more []string
+	for _, id := range others {
+		if _, found := slices.BinarySearch(ids, id); !found {
+			more = append(more, id)
 		}
 	}
 	if len(more) == 0 {

@@ -31,6 +31,11 @@ type pageFile struct {
 	f        *os.File
 	pageSize int
 	tx       *bbolt.Tx
+	// buckets are the file's top-level buckets, looked up once, so that
+	// the goroutines sharing the pageFile never call into tx itself.
+	buckets map[string]*bbolt.Bucket
+	// size is the file's size in tx's snapshot.
+	size int64
 	// cold is set once a page was not in the page cache: from then on,
 	// the pages a branch leads to are prefetched before they are read.
 	cold atomic.Bool
@@ -52,8 +57,19 @@ func openPageFile(path string, tx *bbolt.Tx) (*pageFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pageFile{f: f, pageSize: tx.DB().Info().PageSize, tx: tx}, nil
+	buckets := map[string]*bbolt.Bucket{}
+	if err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		buckets[string(name)] = b
+		return nil
+	}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &pageFile{f: f, pageSize: tx.DB().Info().PageSize, tx: tx, buckets: buckets, size: tx.Size()}, nil
 }
+
+// bucket returns the named top-level bucket, nil when the file has none.
+func (pf *pageFile) bucket(name []byte) *bbolt.Bucket { return pf.buckets[string(name)] }
 
 func (pf *pageFile) Close() error { return pf.f.Close() }
 
@@ -92,7 +108,7 @@ func (r *pageReader) page(id uint64, depth int) ([]byte, error) {
 	}
 	if overflow := int(binary.NativeEndian.Uint32(buf[12:])); overflow > 0 {
 		n := (overflow + 1) * size
-		if int64(id)*int64(size)+int64(n) > r.pf.tx.Size() {
+		if int64(id)*int64(size)+int64(n) > r.pf.size {
 			return nil, fmt.Errorf("page %d: %d overflow pages run past the end of the file", id, overflow)
 		}
 		if cap(r.bufs[depth]) < n {
@@ -200,7 +216,7 @@ func (r *pageReader) prefetch(n node, from, to int) {
 // (stored in its parent's value, as a small bucket is), which the page
 // reader leaves to bbolt's cursor.
 func (pf *pageFile) root(name []byte) uint64 {
-	return uint64(pf.tx.Bucket(name).Root())
+	return uint64(pf.bucket(name).Root())
 }
 
 // each calls fn with every key and value of the named bucket, in key
@@ -208,7 +224,7 @@ func (pf *pageFile) root(name []byte) uint64 {
 func (r *pageReader) each(name []byte, fn func(k, v []byte) error) error {
 	root := r.pf.root(name)
 	if root == 0 {
-		return r.pf.tx.Bucket(name).ForEach(fn)
+		return r.pf.bucket(name).ForEach(fn)
 	}
 	return r.eachIn(root, 0, fn)
 }
@@ -249,7 +265,7 @@ func (r *pageReader) eachIn(id uint64, depth int, fn func(k, v []byte) error) er
 func (r *pageReader) lookup(name []byte, n int, key func(i int) []byte, fn func(i int, v []byte) error) error {
 	root := r.pf.root(name)
 	if root == 0 {
-		b := r.pf.tx.Bucket(name)
+		b := r.pf.bucket(name)
 		for i := range n {
 			if v := b.Get(key(i)); v != nil {
 				if err := fn(i, v); err != nil {

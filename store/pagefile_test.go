@@ -191,7 +191,7 @@ func TestPageFileRefusesAPageOfAnotherKind(t *testing.T) {
 			return err
 		}
 		defer f.Close()
-		bad := &pageFile{f: f, pageSize: pf.pageSize, tx: tx}
+		bad := &pageFile{f: f, pageSize: pf.pageSize, tx: tx, buckets: pf.buckets, size: pf.size}
 		if _, err := bad.reader().page(root, 0); err == nil || !strings.Contains(err.Error(), "past the end") {
 			t.Errorf("a page with 2^30 overflow pages: %v, want an error", err)
 		}
