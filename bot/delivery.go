@@ -126,6 +126,10 @@ type Deliverer struct {
 	// markCount counts the marks ever appended, and recordedUpTo how many
 	// of them are recorded: marks are recorded in the order they came.
 	markCount, recordedUpTo uint64
+	// unrecorded holds, with RecordEach, the markCount after each
+	// conversation's last delivery while that is not recorded yet; it
+	// outlives the conversation's sender.
+	unrecorded map[string]uint64
 }
 
 // pending is a notice being delivered.
@@ -200,17 +204,18 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		cfg.After = time.After
 	}
 	d := &Deliverer{
-		cfg:      cfg,
-		api:      newSlackAPI(cfg.Client, cfg.Logger),
-		log:      cfg.Logger,
-		audit:    cfg.AuditChannel,
-		convs:    map[string]*conversation{},
-		inFlight: map[uint64]*pending{},
-		refs:     map[refKey]approvals.MessageRef{},
-		threads:  map[string]approvals.MessageRef{},
-		wake:     make(chan struct{}, 1),
-		marked:   make(chan struct{}, 1),
-		flushNow: make(chan struct{}, 1),
+		cfg:        cfg,
+		api:        newSlackAPI(cfg.Client, cfg.Logger),
+		log:        cfg.Logger,
+		audit:      cfg.AuditChannel,
+		convs:      map[string]*conversation{},
+		inFlight:   map[uint64]*pending{},
+		refs:       map[refKey]approvals.MessageRef{},
+		threads:    map[string]approvals.MessageRef{},
+		unrecorded: map[string]uint64{},
+		wake:       make(chan struct{}, 1),
+		marked:     make(chan struct{}, 1),
+		flushNow:   make(chan struct{}, 1),
 	}
 	d.api.retries = 0 // a sender retries, in its conversation's order
 	d.api.callTimeout = cfg.CallTimeout
@@ -457,27 +462,31 @@ func (d *Deliverer) send(ctx context.Context, c *conversation) {
 			return
 		}
 		dl := c.queue[0]
+		mark, waits := d.unrecorded[c.key]
 		d.mu.Unlock()
-		if !d.deliver(ctx, dl) {
+		if waits && !d.awaitRecorded(ctx, mark) {
 			continue // cancelled: the loop ends above
+		}
+		if !d.deliver(ctx, dl) {
+			continue
 		}
 		d.mu.Lock()
 		c.queue = c.queue[1:]
-		more, mark := len(c.queue) > 0, d.markCount
-		d.mu.Unlock()
-		if more && d.cfg.RecordEach {
-			d.awaitRecorded(ctx, mark)
+		if d.cfg.RecordEach {
+			d.unrecorded[c.key] = d.markCount
 		}
+		d.mu.Unlock()
 	}
 }
 
-// awaitRecorded waits until the first mark deliveries are recorded, or
-// ctx ends. A sender waits so before its conversation's next message:
-// should the process die, what it posted is then recorded, but for the
+// awaitRecorded waits until the first mark deliveries are recorded, and
+// reports false when ctx ended first. With RecordEach a sender waits so
+// before each message while its conversation's last one is not recorded
+// yet: should the process die, what it posted is recorded, but for the
 // one message in flight, and the next start (or the next leader) posts
 // only that one again. Records from several conversations still share a
 // commit.
-func (d *Deliverer) awaitRecorded(ctx context.Context, mark uint64) {
+func (d *Deliverer) awaitRecorded(ctx context.Context, mark uint64) bool {
 	select {
 	case d.flushNow <- struct{}{}:
 	default:
@@ -489,10 +498,11 @@ func (d *Deliverer) awaitRecorded(ctx context.Context, mark uint64) {
 	})
 	defer stop()
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for d.recordedUpTo < mark && ctx.Err() == nil {
 		d.changed.Wait()
 	}
-	d.mu.Unlock()
+	return d.recordedUpTo >= mark
 }
 
 // deliver makes dl, retrying until Slack accepts it or refuses for good,
@@ -620,8 +630,7 @@ func (d *Deliverer) record(ctx context.Context) {
 	upTo := d.markCount
 	if len(batch) == 0 {
 		// Nothing waits: every mark so far is recorded.
-		d.recordedUpTo = max(d.recordedUpTo, upTo)
-		d.changed.Broadcast()
+		d.recordedLocked(upTo)
 	}
 	d.mu.Unlock()
 	if len(batch) == 0 {
@@ -636,9 +645,20 @@ func (d *Deliverer) record(ctx context.Context) {
 		return
 	}
 	d.mu.Lock()
-	d.recordedUpTo = max(d.recordedUpTo, upTo)
-	d.changed.Broadcast()
+	d.recordedLocked(upTo)
 	d.mu.Unlock()
+}
+
+// recordedLocked notes, with mu held, that the first upTo marks are
+// recorded.
+func (d *Deliverer) recordedLocked(upTo uint64) {
+	d.recordedUpTo = max(d.recordedUpTo, upTo)
+	for conv, mark := range d.unrecorded {
+		if mark <= d.recordedUpTo {
+			delete(d.unrecorded, conv)
+		}
+	}
+	d.changed.Broadcast()
 }
 
 // giveUp records a delivery Slack refused for good.
