@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -213,24 +212,31 @@ func (g *grantKeys) val(i int) []byte { _, v := g.entry(g.entries[i]); return v 
 // compared as it is read.
 func (p *checkPart) run(ctx context.Context, r *pageReader, ids []string, lo, hi int) error {
 	keys := make([][]byte, 0, checkBatch)
+	var idBytes []byte
 	states := make([]logState, checkBatch)
 	logged := make([]bool, checkBatch)
 	report := func(d Disagreement) { p.found = append(p.found, d) }
 	var rq approvals.Request
-	known := names{}
+	known, statuses := names{}, names{}
 	for at := lo; at < hi; at += checkBatch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		batch := ids[at:min(at+checkBatch, hi)]
-		keys = keys[:0]
+		// The batch's IDs as bytes, in one buffer.
+		idBytes, keys = idBytes[:0], keys[:0]
 		for _, id := range batch {
-			keys = append(keys, []byte(id))
+			idBytes = append(idBytes, id...)
+		}
+		at0 := 0
+		for _, id := range batch {
+			keys = append(keys, idBytes[at0:at0+len(id):at0+len(id)])
+			at0 += len(id)
 		}
 		key := func(i int) []byte { return keys[i] }
 		clear(logged)
 		if err := r.lookup(bucketRequestLog, len(keys), key, func(i int, v []byte) error {
-			states[i], logged[i] = decodeLogState(v)
+			states[i], logged[i] = decodeLogStateWith(v, statuses.raw)
 			return nil
 		}); err != nil {
 			return err
@@ -358,8 +364,7 @@ type strayEntry struct {
 // entries the records imply. The value of an index entry is part of its
 // hash only in open, which names the request.
 func (w *indexWalk) match(r *pageReader, seed maphash.Seed) error {
-	slices.SortFunc(w.wants, func(a, b hashed) int { return cmp.Compare(a.hash, b.hash) })
-	found := make([]bool, len(w.wants))
+	wants := newHashIndex(w.wants)
 	err := r.each(w.bucket, func(k, v []byte) error {
 		var h uint64
 		if w.name == "open" {
@@ -367,21 +372,63 @@ func (w *indexWalk) match(r *pageReader, seed maphash.Seed) error {
 		} else {
 			h = entryHash(seed, k, nil)
 		}
-		i, ok := slices.BinarySearchFunc(w.wants, h, func(w hashed, h uint64) int { return cmp.Compare(w.hash, h) })
-		if ok && !found[i] {
-			found[i] = true
-		} else {
+		if !wants.take(h) {
 			w.stray = append(w.stray, strayEntry{keyID(w.name, k, v), bytes.Clone(k)})
 		}
 		return nil
 	})
-	for i, h := range w.wants {
-		if !found[i] {
-			w.missing = append(w.missing, h)
-		}
-	}
+	w.missing = wants.left()
 	w.wants = nil
 	return err
+}
+
+// hashIndex finds the entries of a set of hashed by their hash, each once:
+// an open-addressing table of their places, twice their number in size,
+// without a pointer.
+type hashIndex struct {
+	entries []hashed
+	taken   []bool
+	slots   []int32 // 1 + the place of an entry, 0 for none
+	mask    uint64
+}
+
+func newHashIndex(entries []hashed) *hashIndex {
+	size := 16
+	for size < 2*len(entries) {
+		size *= 2
+	}
+	x := &hashIndex{entries: entries, taken: make([]bool, len(entries)), slots: make([]int32, size), mask: uint64(size - 1)}
+	for i, e := range entries {
+		j := e.hash & x.mask
+		for x.slots[j] != 0 {
+			j = (j + 1) & x.mask
+		}
+		x.slots[j] = int32(i + 1)
+	}
+	return x
+}
+
+// take marks an entry of hash h as found, and reports false when every
+// entry of that hash was found already, or there is none.
+func (x *hashIndex) take(h uint64) bool {
+	for j := h & x.mask; x.slots[j] != 0; j = (j + 1) & x.mask {
+		if i := x.slots[j] - 1; x.entries[i].hash == h && !x.taken[i] {
+			x.taken[i] = true
+			return true
+		}
+	}
+	return false
+}
+
+// left returns the entries not taken.
+func (x *hashIndex) left() []hashed {
+	var out []hashed
+	for i, e := range x.entries {
+		if !x.taken[i] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // missingEntry reports that the index entry of request id in index is

@@ -23,7 +23,8 @@ func indexedRequest(id, v []byte) (*approvals.Request, error) {
 }
 
 // readIndexed is indexedRequest into r, which it resets first; name reads
-// the requester, resource, provider and status strings.
+// the resource, provider and status strings, which repeat from record to
+// record.
 func readIndexed(r *approvals.Request, id string, v []byte, name func(raw []byte) (string, error)) error {
 	*r = approvals.Request{ID: id}
 	var err error
@@ -33,11 +34,12 @@ func readIndexed(r *approvals.Request, id string, v []byte, name func(raw []byte
 		}
 	}
 	str := func(raw []byte) string { s, e := name(raw); set(e); return s }
+	requester := func(raw []byte) string { s, e := jsonString(raw); set(e); return s }
 	tm := func(raw []byte) time.Time { t, e := jsonTime(raw); set(e); return t }
 	perr := eachMember(v, func(name, raw []byte) {
 		switch string(name) {
 		case "requester":
-			r.Requester = str(raw)
+			r.Requester = requester(raw)
 		case "resource":
 			r.Resource = str(raw)
 		case "provider":
@@ -56,11 +58,11 @@ func readIndexed(r *approvals.Request, id string, v []byte, name func(raw []byte
 			r.EndedAt = tm(raw)
 		case "asked":
 			if nonEmpty(raw) {
-				r.Asked = []string{""}
+				r.Asked = someAsked
 			}
 		case "messages":
 			if nonEmpty(raw) {
-				r.Messages = []approvals.MessageRef{{}}
+				r.Messages = someMessages
 			}
 		case "extensions":
 			if nonEmpty(raw) {
@@ -76,6 +78,14 @@ func readIndexed(r *approvals.Request, id string, v []byte, name func(raw []byte
 	}
 	return nil
 }
+
+// someAsked and someMessages stand, in a request readIndexed reads, for a
+// record's non-empty Asked and Messages: only their length is read. Their
+// capacity is their length, so an append copies them.
+var (
+	someAsked    = []string{""}
+	someMessages = []approvals.MessageRef{{}}
+)
 
 // names keeps one copy of each string it is asked for: the check of
 // every open request reads the same few resource, provider and status
@@ -94,7 +104,19 @@ func (n names) read(raw []byte) (string, error) {
 	return s, err
 }
 
-// maxNames bounds a names: requesters are many.
+// raw returns b as a string, the copy kept.
+func (n names) raw(b []byte) string {
+	if s, ok := n[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(n) < maxNames {
+		n[s] = s
+	}
+	return s
+}
+
+// maxNames bounds a names.
 const maxNames = 4096
 
 // eventView is what the state checks read of an audit event.
@@ -168,10 +190,16 @@ func encodeLogState(s logState) []byte {
 }
 
 func decodeLogState(v []byte) (logState, bool) {
+	return decodeLogStateWith(v, func(b []byte) string { return string(b) })
+}
+
+// decodeLogStateWith is decodeLogState with status making the status's
+// string from its bytes.
+func decodeLogStateWith(v []byte, status func([]byte) string) (logState, bool) {
 	if len(v) < 16 {
 		return logState{}, false
 	}
-	return logState{seq: binary.BigEndian.Uint64(v), expiry: binary.BigEndian.Uint64(v[8:]), status: approvals.Status(v[16:])}, true
+	return logState{seq: binary.BigEndian.Uint64(v), expiry: binary.BigEndian.Uint64(v[8:]), status: approvals.Status(status(v[16:]))}, true
 }
 
 // expiryText prints an expiry in nanoseconds for a disagreement.
